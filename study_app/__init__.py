@@ -1,0 +1,1 @@
+"""Blind 4-way forced-choice user study for expression synthesis: builder, participant app, admin page."""

@@ -1,0 +1,42 @@
+"""Paths, names and limits shared by the builder, the participant page and the admin page."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEMO_STIMULI_DIR = PACKAGE_DIR / "demo_stimuli"
+
+EXPRESSIONS = ("afraid", "angry", "disgusted", "happy", "neutral", "sad", "surprised")
+
+# Order matters: it is the order on screen and the order of the paper's Figure 9 panels.
+QUESTIONS = ("realism", "expression", "identity")
+QUESTION_TEXT = {
+    "realism": "Which image looks most realistic (without considering the expression)?",
+    "expression": "Which image shows the most convincing **{expression}** expression?",
+    "identity": "Which image best preserves the identity of the input face?",
+}
+
+# A catch trial asks only this, with an explicit instruction to pick the copy of the input (Prolific's rule:
+# instructed checks only); one vote row per catch trial, so failed rows count failed checks.
+CATCH_QUESTIONS = ("identity",)
+
+# Label of the unaltered copy of the input on a catch trial; the known right answer.
+CATCH_LABEL = "catch_correct"
+
+# Prolific's completion redirect; {code} is the study's completion code.
+PROLIFIC_COMPLETE_URL = "https://app.prolific.com/submissions/complete?cc={code}"
+
+
+def default_db_path() -> Path:
+    """`USGAN_STUDY_DB` if set, else `<repo root>/var/study.sqlite`; the analysis script reads the same default."""
+    env = os.environ.get("USGAN_STUDY_DB")
+    return Path(env) if env else REPO_ROOT / "var" / "study.sqlite"
+
+
+def demo_stimuli_dir() -> Path:
+    """Folder the demo study is built from; `USGAN_STUDY_DEMO_DIR` points it elsewhere (tests, forks)."""
+    env = os.environ.get("USGAN_STUDY_DEMO_DIR")
+    return Path(env) if env else DEMO_STIMULI_DIR
