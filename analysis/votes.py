@@ -1,0 +1,229 @@
+"""Read the study's long vote format (SQLite view `votes_long` or CSV), validate it, apply exclusions.
+
+    from analysis.votes import read_db, validate, apply_exclusions
+    raw, db_methods = read_db("var/study.sqlite")
+    votes = validate(raw, "var/study.sqlite")
+    kept, participants, repeats = apply_exclusions(votes, max_failed_catch=2)
+
+Every problem a user can fix raises `VoteDataError` whose message is one line that names the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VOTES_VIEW = "votes_long"
+REQUIRED_COLUMNS = ("participant_id", "item_id", "question", "method")
+LONG_COLUMNS = (
+    "participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",
+    "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at",
+)
+QUESTION_ORDER = ("realism", "expression", "identity")
+CATCH_PASS_LABEL = "catch_correct"
+_TEXT_COLUMNS = ("participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method")
+
+
+class VoteDataError(Exception):
+    """A problem with the votes that the user can fix; the message is one line."""
+
+
+def default_db_path() -> Path:
+    """The study app's database: $USGAN_STUDY_DB if set, else <repo root>/var/study.sqlite."""
+    env = os.environ.get("USGAN_STUDY_DB")
+    return Path(env) if env else REPO_ROOT / "var" / "study.sqlite"
+
+
+def read_db(path: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str | None, str]]]:
+    """Return the `votes_long` rows and the (study_id, method) pairs the database declares, if any."""
+    path = Path(path)
+    if not path.is_file():
+        raise VoteDataError(
+            f"no study database at {path}; run a study with the study app first "
+            f"(streamlit run study_app/main.py), or pass --db PATH or --csv PATH, or set USGAN_STUDY_DB"
+        )
+    try:
+        # Read-only so that analysing never creates or locks the app's database; timeout rides out a writer.
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error as exc:
+        raise VoteDataError(f"cannot open {path} as SQLite ({exc})") from None
+    try:
+        try:
+            names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")}
+        except sqlite3.DatabaseError as exc:
+            raise VoteDataError(f"{path} is not a readable SQLite database ({exc})") from None
+        if VOTES_VIEW not in names:
+            raise VoteDataError(
+                f"{path} has no '{VOTES_VIEW}' view; is it a study database made by study_app? "
+                f"(a CSV export can be read with --csv PATH)"
+            )
+        try:
+            votes = pd.read_sql_query(f"SELECT * FROM {VOTES_VIEW}", con)
+        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+            raise VoteDataError(f"cannot read the '{VOTES_VIEW}' view of {path} ({exc})") from None
+        return votes, _declared_methods(con, names)
+    finally:
+        con.close()
+
+
+def _declared_methods(con: sqlite3.Connection, names: set[str]) -> list[tuple[str | None, str]]:
+    """(study_id, method) pairs from a `methods` table or a `studies.methods` column; [] if neither exists."""
+    # The app's schema is its own business, so this probes a few plausible shapes and never fails the report.
+    try:
+        if "methods" in names:
+            table = pd.read_sql_query("SELECT * FROM methods", con)
+            name_col = next((c for c in ("name", "method", "method_name", "label") if c in table.columns), None)
+            if name_col is not None:
+                study = table["study_id"] if "study_id" in table.columns else pd.Series([None] * len(table))
+                return [(_text_or_none(s), str(m)) for s, m in zip(study, table[name_col]) if pd.notna(m)]
+        if "studies" in names:
+            table = pd.read_sql_query("SELECT * FROM studies", con)
+            if "methods" in table.columns:
+                id_col = next((c for c in ("study_id", "id", "name") if c in table.columns), None)
+                pairs = []
+                for _, row in table.iterrows():
+                    study = _text_or_none(row[id_col]) if id_col else None
+                    pairs += [(study, m) for m in _parse_method_list(row["methods"])]
+                return pairs
+    except (sqlite3.Error, pd.errors.DatabaseError, ValueError, TypeError):
+        return []
+    return []
+
+
+def _parse_method_list(value) -> list[str]:
+    """A method list stored as JSON or as comma-separated text."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    text = str(value).strip()
+    try:
+        parsed = json.loads(text)
+        if isinstance(parsed, list):
+            return [str(m) for m in parsed]
+        if isinstance(parsed, dict):
+            return [str(m) for m in parsed]
+    except json.JSONDecodeError:
+        pass
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def _text_or_none(value) -> str | None:
+    """Stringify an id, keeping missing values as None."""
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV in the long vote format, ids kept as text."""
+    path = Path(path)
+    if not path.is_file():
+        raise VoteDataError(f"no CSV at {path}; export the votes from the study app's admin page or fix the path")
+    try:
+        return pd.read_csv(path, dtype={c: "string" for c in _TEXT_COLUMNS}, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise VoteDataError(f"{path} is empty (no header row); it needs at least the columns "
+                            f"{', '.join(REQUIRED_COLUMNS)}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise VoteDataError(f"cannot parse {path} as CSV ({str(exc).splitlines()[0]})") from None
+
+
+def validate(raw: pd.DataFrame, source: str = "the votes") -> pd.DataFrame:
+    """Check the required columns, normalise types, and return a clean copy of the long votes."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        raise VoteDataError(
+            f"{source} lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+            f"the long vote format needs at least {', '.join(REQUIRED_COLUMNS)}"
+        )
+    if len(raw) == 0:
+        raise VoteDataError(f"no votes yet in {source}; run a study first")
+    votes = raw.copy()
+    for col in LONG_COLUMNS:
+        if col not in votes.columns:
+            votes[col] = np.nan
+    for col in _TEXT_COLUMNS:
+        # Plain object columns of str/NaN: ids may arrive as ints from SQLite and as text from CSV.
+        values = votes[col].astype(object)
+        votes[col] = values.where(values.notna(), None).map(lambda v: None if v is None else str(v).strip())
+        votes[col] = votes[col].replace("", None).astype(object)
+    votes["question"] = votes["question"].map(lambda q: q.lower() if isinstance(q, str) else q)
+    votes["is_catch"] = pd.to_numeric(votes["is_catch"], errors="coerce").fillna(0).astype(int).clip(0, 1)
+    for col in ("catch_passed", "position", "response_ms"):
+        votes[col] = pd.to_numeric(votes[col], errors="coerce")
+    return votes
+
+
+def select_study(votes: pd.DataFrame, study_id: str | None, source: str = "the votes") -> pd.DataFrame:
+    """Keep one study's votes; refuse to pool several studies silently."""
+    studies = sorted(votes["study_id"].dropna().unique())
+    if study_id is not None:
+        chosen = votes[votes["study_id"] == str(study_id)]
+        if chosen.empty:
+            raise VoteDataError(f"no votes for study '{study_id}' in {source}; studies there: "
+                                f"{', '.join(studies) or '(none tagged)'}")
+        return chosen
+    if len(studies) > 1:
+        raise VoteDataError(f"{source} holds votes from {len(studies)} studies ({', '.join(studies)}); "
+                            f"choose one with --study ID")
+    return votes
+
+
+def apply_exclusions(
+    votes: pd.DataFrame, max_failed_catch: int | None = 2, min_trials: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Drop catch rows, repeats and excluded participants: (kept votes, one row per participant, repeats dropped)."""
+    catch = votes[votes["is_catch"] == 1]
+    # A catch row without catch_passed is judged by its label, which the app sets to catch_correct on a pass.
+    passed = catch["catch_passed"].where(catch["catch_passed"].notna(),
+                                         (catch["method"] == CATCH_PASS_LABEL).astype(float))
+    per_catch = pd.DataFrame({"participant_id": catch["participant_id"], "failed": (passed == 0).astype(int)})
+    trials = votes[(votes["is_catch"] == 0) & votes["method"].notna()]
+    participants = pd.DataFrame({"participant_id": sorted(votes["participant_id"].dropna().unique())})
+    participants = participants.merge(
+        per_catch.groupby("participant_id").agg(catch_trials=("failed", "size"), failed_catch=("failed", "sum")),
+        on="participant_id", how="left",
+    ).merge(trials.groupby("participant_id")["item_id"].nunique().rename("trials"), on="participant_id", how="left")
+    participants[["catch_trials", "failed_catch", "trials"]] = (
+        participants[["catch_trials", "failed_catch", "trials"]].fillna(0).astype(int)
+    )
+    failed = (participants["failed_catch"] >= max_failed_catch) if max_failed_catch else False
+    incomplete = (participants["trials"] < min_trials) if min_trials else False
+    participants["excluded"] = failed | incomplete
+    participants["reason"] = np.select(
+        [failed & incomplete, failed, incomplete],
+        [f"failed >= {max_failed_catch} catch trials; fewer than {min_trials} trials",
+         f"failed >= {max_failed_catch} catch trials", f"fewer than {min_trials} trials"],
+        default="",
+    )
+    keep_ids = set(participants.loc[~participants["excluded"], "participant_id"])
+    valid = trials[trials["participant_id"].isin(keep_ids) & trials["item_id"].notna() & trials["question"].notna()]
+    # One vote per (participant, item, question), as the app's unique key guarantees; a CSV from elsewhere may
+    # repeat one, and the last answer is the participant's final word.
+    kept = valid
+    if kept["answered_at"].notna().any():
+        kept = kept.sort_values("answered_at", kind="stable", na_position="first")
+    kept = kept.drop_duplicates(["participant_id", "item_id", "question"], keep="last")
+    return kept.reset_index(drop=True), participants, len(valid) - len(kept)
+
+
+def methods_in(votes: pd.DataFrame, known: list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """Known methods in their given order, then any other method that received a vote (sorted)."""
+    known = [m for m in dict.fromkeys(known or [])]
+    chosen = sorted(set(votes["method"].dropna()) - set(known))
+    return known + chosen
+
+
+def questions_in(votes: pd.DataFrame) -> list[str]:
+    """The paper's questions first in its order, then any other question (sorted)."""
+    present = set(votes["question"].dropna())
+    return [q for q in QUESTION_ORDER if q in present] + sorted(present - set(QUESTION_ORDER))
+
+
+def declared_methods_for(pairs: list[tuple[str | None, str]], study_id: str | None) -> list[str]:
+    """The method list the database declares for one study (or for all, when untagged)."""
+    wanted = [m for s, m in pairs if s is None or study_id is None or s == study_id]
+    return list(dict.fromkeys(wanted))
