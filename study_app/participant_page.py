@@ -1,0 +1,165 @@
+"""The participant's screens: consent, instructions, trials, finish. State comes from the URL and the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from study_app import participation as part
+from study_app.db import StudyDB, open_db
+from study_app.demo import ensure_demo_study
+from study_app.settings import QUESTION_TEXT
+
+PLATFORM_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
+ID_PARAM = "pid"
+INVALID_LINK = "This study link is not valid. Please open the exact link you were given."
+
+
+def shared_db() -> StudyDB:
+    """The StudyDB of the configured path; open_db keeps one per file for the whole process (thread-safe).
+
+    Not st.cache_resource: that cache ignores USGAN_STUDY_DB, so a changed path would keep the old file.
+    """
+    return open_db()
+
+
+@st.cache_data(max_entries=2048)
+def image_bytes(path: str) -> bytes:
+    """A stimulus file's bytes; handing st.image bytes (not a path) keeps file names out of the page."""
+    return Path(path).read_bytes()
+
+
+def url_identity() -> dict[str, str] | None:
+    """The identity parameters of the URL, or None if any is malformed (overlong, markup, odd characters)."""
+    found: dict[str, str] = {}
+    for key in (*PLATFORM_PARAMS, ID_PARAM):
+        if key in st.query_params:
+            value = st.query_params.get(key)
+            if not part.valid_id(value):
+                return None
+            found[key] = value
+    return found
+
+
+def render() -> None:
+    """Route to the screen the participant is at; every screen is derived from the database."""
+    ident = url_identity()
+    if ident is None:
+        # Refuse rather than store: nothing from a malformed link reaches the database or the page.
+        st.error(INVALID_LINK)
+        return
+    db = shared_db()
+    study_id = ensure_demo_study(db)
+    if study_id is None:
+        st.info("No study has been built yet. Build one with `python -m study_app.build` "
+                "(see study_app/README.md).")
+        return
+    study = part.load_study(db, study_id)
+    platform_pid = ident.get("PROLIFIC_PID")
+    public_id = ident.get(ID_PARAM)
+    participant_id = part.find_participant(db, study_id, public_id, platform_pid)
+    if participant_id is None:
+        if platform_pid is None and public_id is None:
+            # Put the generated id into the URL: a refresh then finds the same participant.
+            public_id = part.new_public_id()
+            st.query_params[ID_PARAM] = public_id
+        consent_screen(db, study, ident, public_id or part.new_public_id())
+        return
+    progress = part.progress(db, participant_id)
+    if not progress.instructions_done:
+        instructions_screen(db, study, progress)
+    elif progress.trial is not None:
+        trial_screen(db, progress)
+    else:
+        finish_screen(db, study, progress)
+
+
+def consent_screen(db: StudyDB, study: part.StudyView, ident: dict[str, str], public_id: str) -> None:
+    """Information and consent; agreeing creates the participant and their whole randomized plan."""
+    st.title("Which face edit looks best?")
+    st.markdown(
+        "You are invited to take part in a short study about computer-edited photos of faces.\n\n"
+        "- On each screen you see a photo of a face and several versions of it edited to show an expression.\n"
+        "- You answer three questions per screen by choosing one image each.\n"
+        "- The study takes about 5 to 10 minutes. We record your choices and how long each screen takes; "
+        "no names, no photos of you.\n"
+        "- Taking part is voluntary; you may stop at any time by closing the page.\n")
+    agree = st.checkbox("I have read the information above and agree to take part.", key="consent_box")
+    if st.button("Continue", type="primary", disabled=not agree, key="consent_go"):
+        part.enroll(db, study.id, public_id, ident.get("PROLIFIC_PID"), ident.get("STUDY_ID"),
+                    ident.get("SESSION_ID"))
+        st.rerun()
+
+
+def instructions_screen(db: StudyDB, study: part.StudyView, progress: part.Progress) -> None:
+    """What a screen looks like and how to answer, with a worked example."""
+    st.title("Instructions")
+    st.markdown(
+        f"Each screen shows the **input face** on the left and **{study.n_methods} edited versions** of it, "
+        "numbered Image 1 to Image {n}. Each edit tries to give the face a **target expression**, named above "
+        "the images. Answer three questions, one image each:\n\n"
+        "1. Which image looks most **realistic**? Ignore the expression; judge only how natural the photo looks.\n"
+        "2. Which image shows the most **convincing** target expression?\n"
+        "3. Which image best **preserves the identity** of the input face (looks like the same person)?\n\n"
+        "You may pick the same image for several questions. There are no right or wrong answers, except on a "
+        "few **attention-check** screens, which tell you plainly which image to pick.\n\n"
+        "**Example.** The target is *happy*. Image 2 has a broad smile but blurry eyes, Image 3 is sharp with "
+        "a faint smile. You might answer: realistic: Image 3; convincing expression: Image 2; identity: "
+        "whichever looks most like the input person."
+        .replace("{n}", str(study.n_methods)))
+    if progress.trial is not None:
+        st.image(image_bytes(str(progress.trial.input_path)), caption="An input face, as shown on the left",
+                 width=160)
+    st.markdown(f"There are **{progress.total} screens**. Your answers are saved after each screen, so if the "
+                "page reloads you continue where you were.")
+    if st.button("Start", type="primary", key="instructions_go"):
+        part.finish_instructions(db, progress.participant_id)
+        st.rerun()
+
+
+def trial_screen(db: StudyDB, progress: part.Progress) -> None:
+    """One trial: input left, candidates in their stored order, the questions in one form."""
+    trial = progress.trial
+    assert trial is not None
+    part.mark_shown(db, trial.trial_id)
+    n = len(trial.candidate_paths)
+    st.progress(progress.answered / progress.total, text=f"Screen {progress.answered + 1} of {progress.total}")
+    st.subheader(f"Target expression: {trial.expression}")
+    questions = part.questions_for(trial.is_catch)
+    if trial.is_catch:
+        st.warning("**Attention check.** For the question on this screen, choose the image that is exactly "
+                   "the same as the input face on the left.")
+    cols = st.columns([1.15, 0.15] + [1] * n)
+    with cols[0]:
+        st.image(image_bytes(str(trial.input_path)), caption="Input face", width="stretch")
+    for pos, path in enumerate(trial.candidate_paths):
+        with cols[pos + 2]:
+            # Captions and alt text name only the screen position, never anything stored with the image.
+            st.image(image_bytes(str(path)), caption=f"Image {pos + 1}", width="stretch")
+    labels = [f"Image {i + 1}" for i in range(n)]
+    # The form key carries the trial id: a late second click belongs to a form that no longer exists.
+    with st.form(key=f"trial-{trial.trial_id}"):
+        choices = {q: st.radio(QUESTION_TEXT[q].format(expression=trial.expression), options=list(range(n)),
+                               format_func=lambda i: labels[i], index=None, horizontal=True,
+                               key=f"t{trial.trial_id}-{q}") for q in questions}
+        submitted = st.form_submit_button("Submit and continue", type="primary")
+    if submitted:
+        if any(v is None for v in choices.values()):
+            st.warning("Please answer every question before continuing.")
+            return
+        # Committed before the rerun draws the next screen; a repeated submit of this trial is a no-op.
+        part.submit(db, progress.participant_id, trial.trial_id, {q: int(v) for q, v in choices.items()})
+        st.rerun()
+
+
+def finish_screen(db: StudyDB, study: part.StudyView, progress: part.Progress) -> None:
+    """Shown only once the database holds every answer: the completion code and the way back."""
+    st.progress(1.0, text=f"Screen {progress.total} of {progress.total}")
+    st.title("Thank you!")
+    st.success("All your answers are saved.")
+    code, url = part.completion(study, progress.excluded, part.platform_pid_of(db, progress.participant_id))
+    st.markdown("Your completion code:")
+    st.code(code, language=None)
+    if url:
+        st.link_button("Return to the recruitment site to confirm completion", url, type="primary")

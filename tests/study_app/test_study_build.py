@@ -1,0 +1,107 @@
+"""The builder: finds both folder layouts, lists every missing image, hides methods behind uniform random files."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+from study_helpers import METHODS, make_stimuli, spec_for
+
+from study_app.build import StudyBuildError, build_study, main
+from study_app.db import Candidate, Item, Study, StudyDB
+from study_app.settings import CATCH_LABEL, REPO_ROOT
+
+
+def test_build_records_manifest_and_uniform_random_files(db, stimuli, tmp_path):
+    study_id = build_study(spec_for(stimuli, tmp_path / "out", image_size=72), db)
+    with db.read() as s:
+        study = s.get(Study, study_id)
+        items = s.query(Item).filter_by(study_id=study_id).all()
+        cands = s.query(Candidate).filter_by(study_id=study_id).all()
+        assert study.methods == sorted(METHODS)
+        assert len(items) == 2 * 3
+        assert {c.label for c in cands} == set(METHODS) | {CATCH_LABEL}
+        tokens = [c.token for c in cands] + [i.input_token for i in items]
+    files = sorted((tmp_path / "out" / "images").iterdir())
+    assert len(files) == 2 * 3 * 4 + 2 * 2  # outputs + (input, catch copy) per face
+    assert {f.name for f in files} == set(tokens)
+    for f in files:
+        assert f.suffix == ".png" and len(f.stem) == 32 and all(ch in "0123456789abcdef" for ch in f.stem)
+        with Image.open(f) as img:
+            assert img.format == "PNG" and img.size == (72, 72) and img.mode == "RGB"
+            assert not img.info.get("dpi") and not any(isinstance(v, str) for v in img.info.values())
+        data = f.read_bytes().lower()
+        assert not any(m.lower().encode() in data for m in METHODS)
+
+
+def test_flat_layout_and_jpeg_inputs(tmp_path):
+    root = make_stimuli(tmp_path / "st", faces=("a1",), expressions=("happy", "sad"), flat_for=("STGAN", "USGAN"))
+    Image.open(root / "inputs" / "a1.png").save(root / "inputs" / "a1.jpg")
+    (root / "inputs" / "a1.png").unlink()
+    db = StudyDB(tmp_path / "db.sqlite")
+    build_study(spec_for(root, tmp_path / "out", expressions=("happy", "sad")), db)
+    with db.read() as s:
+        assert s.query(Candidate).filter(Candidate.item_id.isnot(None)).count() == 2 * 4
+
+
+def test_every_missing_output_listed_in_one_error(tmp_path):
+    root = make_stimuli(tmp_path / "st", expressions=("happy", "sad"))
+    (root / "methods" / "STGAN" / "face01" / "sad.png").unlink()
+    (root / "methods" / "USGAN" / "face02" / "happy.png").unlink()
+    db = StudyDB(tmp_path / "db.sqlite")
+    with pytest.raises(StudyBuildError) as err:
+        build_study(spec_for(root, tmp_path / "out", expressions=("happy", "sad")), db)
+    msg = str(err.value)
+    assert "2 output image(s) missing" in msg
+    assert "STGAN: face face01, expression sad" in msg and "USGAN: face face02, expression happy" in msg
+    assert not (tmp_path / "out" / "images").exists() or not any((tmp_path / "out" / "images").iterdir())
+    with db.read() as s:
+        assert s.query(Study).count() == 0
+
+
+def test_bad_specs_refused(db, stimuli, tmp_path):
+    with pytest.raises(StudyBuildError, match="at least 2 methods"):
+        build_study(spec_for(stimuli, tmp_path / "o", methods={"StarGAN": stimuli / "methods" / "StarGAN"}), db)
+    with pytest.raises(StudyBuildError, match="unknown expressions"):
+        build_study(spec_for(stimuli, tmp_path / "o", expressions=("smug",)), db)
+    with pytest.raises(StudyBuildError, match="invalid method name"):
+        build_study(spec_for(stimuli, tmp_path / "o", methods={"<b>x</b>": stimuli / "methods" / "STGAN",
+                                                              "STGAN": stimuli / "methods" / "STGAN"}), db)
+    build_study(spec_for(stimuli, tmp_path / "o"), db)
+    with pytest.raises(StudyBuildError, match="already exists"):
+        build_study(spec_for(stimuli, tmp_path / "o2"), db)
+
+
+def test_cli_with_yaml_and_groups(stimuli, tmp_path):
+    groups = tmp_path / "groups.csv"
+    groups.write_text("face_id,item_group\nface01,in\nface02,out\n")
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "yaml-study", "inputs": str(stimuli / "inputs"), "out": "built",
+        "methods": {m: str(stimuli / "methods" / m) for m in METHODS},
+        "expressions": ["happy", "surprised"], "groups": "groups.csv", "catch_trials": 1, "seed": 3,
+        "completion_code": "ABC"}))
+    db_path = tmp_path / "cli.sqlite"
+    assert main(["--config", str(config), "--db", str(db_path), "--image-size", "48"]) == 0
+    con = sqlite3.connect(db_path)
+    rows = con.execute("SELECT face_id, item_group FROM items ORDER BY key").fetchall()
+    assert set(rows) == {("face01", "in"), ("face02", "out")} and len(rows) == 4
+    opts = json.loads(con.execute("SELECT options FROM studies").fetchone()[0])
+    assert opts["completion_code"] == "ABC" and opts["catch_trials"] == 1 and opts["image_size"] == 48
+    assert (tmp_path / "built" / "images").is_dir()
+
+
+def test_cli_module_reports_missing_and_exits_nonzero(tmp_path):
+    root = make_stimuli(tmp_path / "st", faces=("f1",), expressions=("happy",))
+    (root / "methods" / "STGAN" / "f1" / "happy.png").unlink()
+    args = [sys.executable, "-m", "study_app.build", "--inputs", str(root / "inputs"), "--out", str(tmp_path / "o"),
+            "--db", str(tmp_path / "x.sqlite"), "--expressions", "happy"]
+    for m in METHODS:
+        args += ["--method", f"{m}={root / 'methods' / m}"]
+    proc = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "STGAN: face f1, expression happy" in proc.stderr

@@ -1,0 +1,160 @@
+"""Storage: pragmas, the unique vote key, the votes_long contract, catch grading, one participation per platform id."""
+
+import sqlite3
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from study_app import participation as part
+from study_app.db import VOTES_LONG_COLUMNS, StudyDB, Trial, Vote
+from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
+
+
+def answer_all(db, pid, pick=lambda trial, labels: 0):
+    """Submit every trial of a participant; `pick` chooses a position from the trial's labels."""
+    while (prog := part.progress(db, pid)).trial is not None:
+        trial = prog.trial
+        labels = trial_labels(db, trial.trial_id)
+        pos = pick(trial, labels)
+        part.mark_shown(db, trial.trial_id)
+        part.submit(db, pid, trial.trial_id, {q: pos for q in part.questions_for(trial.is_catch)})
+    return prog
+
+
+def trial_labels(db, trial_id):
+    with db.read() as s:
+        trial = s.get(Trial, trial_id)
+        return [s.execute(sqlite3_label_sql(), {"id": c}).scalar() for c in trial.layout]
+
+
+def sqlite3_label_sql():
+    from sqlalchemy import text
+    return text("SELECT label FROM candidates WHERE id = :id")
+
+
+def test_pragmas_on_every_connection(db):
+    with db.write_engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    with db.read_engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_default_path_follows_env(monkeypatch, tmp_path):
+    monkeypatch.delenv("USGAN_STUDY_DB", raising=False)
+    assert default_db_path().parts[-2:] == ("var", "study.sqlite")
+    monkeypatch.setenv("USGAN_STUDY_DB", str(tmp_path / "x.sqlite"))
+    assert default_db_path() == tmp_path / "x.sqlite"
+
+
+def test_full_participation_gives_exact_long_rows(db, study_id):
+    pid = part.enroll(db, study_id, "p-1")
+    answer_all(db, pid, pick=lambda t, labels: labels.index(CATCH_LABEL) if t.is_catch else 1)
+    con = sqlite3.connect(db.path)
+    cur = con.execute("SELECT * FROM votes_long")
+    assert tuple(d[0] for d in cur.description) == VOTES_LONG_COLUMNS
+    rows = [dict(zip(VOTES_LONG_COLUMNS, r)) for r in cur.fetchall()]
+    assert len(rows) == 3 * 3 + 1  # 3 ordinary trials x 3 questions + 1 catch trial x 1 question
+    catch = [r for r in rows if r["is_catch"] == 1]
+    assert len(catch) == 1 and catch[0]["method"] == CATCH_LABEL and catch[0]["catch_passed"] == 1
+    assert catch[0]["question"] == "identity"
+    for r in rows:
+        assert r["participant_id"] == "p-1" and r["study_id"] == "test"
+        assert r["item_id"] == f"{r['face_id']}:{r['expression']}"
+        assert r["question"] in QUESTIONS and isinstance(r["response_ms"], int) and r["response_ms"] >= 0
+        assert r["shown_at"].endswith("Z") and "T" in r["shown_at"] and r["answered_at"] >= r["shown_at"]
+        if not r["is_catch"]:
+            assert r["catch_passed"] is None and r["position"] == 1 and r["method"] != CATCH_LABEL
+    # The declared methods, for readers that want zero-vote methods too.
+    assert {m for (m,) in con.execute("SELECT method FROM methods WHERE study_id = 'test'")} == {
+        "GANimation", "STGAN", "StarGAN", "USGAN"}
+
+
+def test_layout_stored_and_vote_points_at_shown_candidate(db, study_id):
+    pid = part.enroll(db, study_id, "p-2")
+    prog = part.progress(db, pid)
+    labels = trial_labels(db, prog.trial.trial_id)
+    part.submit(db, pid, prog.trial.trial_id, {"realism": 3, "expression": 0, "identity": 2})
+    con = sqlite3.connect(db.path)
+    got = dict(con.execute("SELECT question, method FROM votes_long").fetchall())
+    assert got == {"realism": labels[3], "expression": labels[0], "identity": labels[2]}
+
+
+def test_repeated_submit_is_a_no_op_and_unique_key_enforced(db, study_id):
+    pid = part.enroll(db, study_id, "p-3")
+    trial = part.progress(db, pid).trial
+    first = part.submit(db, pid, trial.trial_id, dict.fromkeys(QUESTIONS, 0))
+    again = part.submit(db, pid, trial.trial_id, dict.fromkeys(QUESTIONS, 2))
+    assert first.stored and not again.stored
+    con = sqlite3.connect(db.path)
+    assert con.execute("SELECT COUNT(*), MAX(position) FROM votes").fetchone() == (3, 0)
+    # The key itself holds even for a writer that bypasses submit().
+    with db.read() as s:
+        v = s.query(Vote).first()
+        key = dict(participant_id=v.participant_id, trial_id=v.trial_id, candidate_id=v.candidate_id)
+    with pytest.raises(IntegrityError), db.write() as s:
+        s.add(Vote(**key, question="realism", position=1, response_ms=1))
+    with pytest.raises(IntegrityError), db.write() as s:  # foreign keys are enforced
+        s.add(Vote(**{**key, "participant_id": 999}, question="realism", position=1, response_ms=1))
+
+
+def test_submit_validates_answers_and_ownership(db, study_id):
+    a = part.enroll(db, study_id, "a")
+    b = part.enroll(db, study_id, "b")
+    trial = part.progress(db, a).trial
+    with pytest.raises(ValueError):
+        part.submit(db, a, trial.trial_id, {"realism": 0})
+    with pytest.raises(ValueError):
+        part.submit(db, a, trial.trial_id, dict.fromkeys(QUESTIONS, 4))
+    with pytest.raises(LookupError):
+        part.submit(db, b, trial.trial_id, dict.fromkeys(QUESTIONS, 0))
+    assert sqlite3.connect(db.path).execute("SELECT COUNT(*) FROM votes").fetchone() == (0,)
+
+
+def test_one_participation_per_platform_id(db, study_id):
+    first = part.enroll(db, study_id, "x1", platform_pid="5f1d0a", platform_session_id="s1")
+    again = part.enroll(db, study_id, "x2", platform_pid="5f1d0a", platform_session_id="s2")
+    assert first == again
+    assert part.find_participant(db, study_id, None, "5f1d0a") == first
+    other = part.enroll(db, study_id, "x3", platform_pid="77aa")
+    assert other != first
+    con = sqlite3.connect(db.path)
+    assert con.execute("SELECT COUNT(*) FROM participants").fetchone() == (2,)
+    assert con.execute('SELECT "index" FROM participants ORDER BY id').fetchall() == [(0,), (1,)]
+    with pytest.raises(ValueError):
+        part.enroll(db, study_id, "<script>", platform_pid=None)
+
+
+def test_failed_checks_exclude_and_pick_the_failure_code(db, stimuli, tmp_path):
+    from study_helpers import spec_for
+
+    from study_app.build import build_study
+    sid = build_study(spec_for(stimuli, tmp_path / "o2", name="strict", catch_trials=2,
+                               failed_checks_code="FAILED1"), db)
+    passer = part.enroll(db, sid, "good", platform_pid="aa")
+    failer = part.enroll(db, sid, "bad")
+    answer_all(db, passer, pick=lambda t, labels: labels.index(CATCH_LABEL) if t.is_catch else 0)
+    end = answer_all(db, failer, pick=lambda t, labels: (labels.index(CATCH_LABEL) + 1) % 4 if t.is_catch else 0)
+    assert end.finished and end.excluded
+    study = part.load_study(db, sid)
+    ok = part.progress(db, passer)
+    assert ok.finished and not ok.excluded
+    assert part.completion(study, False, "aa") == (
+        "DONE123", "https://app.prolific.com/submissions/complete?cc=DONE123")
+    assert part.completion(study, True, None) == ("FAILED1", None)
+    con = sqlite3.connect(db.path)
+    fails = con.execute("SELECT participant_id, SUM(1 - catch_passed) FROM votes_long WHERE is_catch = 1 "
+                        "GROUP BY participant_id ORDER BY participant_id").fetchall()
+    assert fails == [("bad", 2), ("good", 0)]
+
+
+def test_progress_resumes_from_database(db, study_id):
+    pid = part.enroll(db, study_id, "r")
+    first = part.progress(db, pid).trial
+    part.submit(db, pid, first.trial_id, dict.fromkeys(part.questions_for(first.is_catch), 1))
+    # A fresh StudyDB (as after a server restart) sees the same next trial.
+    other = StudyDB(db.path)
+    nxt = part.progress(other, pid)
+    assert nxt.answered == 1 and nxt.trial.ordinal == 1
+    other.dispose()
