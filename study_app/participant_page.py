@@ -110,7 +110,7 @@ def instructions_screen(db: StudyDB, study: part.StudyView, progress: part.Progr
         .replace("{n}", str(study.n_methods)))
     if progress.trial is not None:
         st.image(image_bytes(str(progress.trial.input_path)), caption="An input face, as shown on the left",
-                 width=160)
+                 width=160, output_format="PNG")
     st.markdown(f"There are **{progress.total} screens**. Your answers are saved after each screen, so if the "
                 "page reloads you continue where you were.")
     if st.button("Start", type="primary", key="instructions_go"):
@@ -132,11 +132,11 @@ def trial_screen(db: StudyDB, progress: part.Progress) -> None:
                    "the same as the input face on the left.")
     cols = st.columns([1.15, 0.15] + [1] * n)
     with cols[0]:
-        st.image(image_bytes(str(trial.input_path)), caption="Input face", width="stretch")
+        st.image(image_bytes(str(trial.input_path)), caption="Input face", width="stretch", output_format="PNG")
     for pos, path in enumerate(trial.candidate_paths):
         with cols[pos + 2]:
             # Captions and alt text name only the screen position, never anything stored with the image.
-            st.image(image_bytes(str(path)), caption=f"Image {pos + 1}", width="stretch")
+            st.image(image_bytes(str(path)), caption=f"Image {pos + 1}", width="stretch", output_format="PNG")
     labels = [f"Image {i + 1}" for i in range(n)]
     # The form key carries the trial id: a late second click belongs to a form that no longer exists.
     with st.form(key=f"trial-{trial.trial_id}"):

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -19,7 +20,9 @@ def studies(db: StudyDB) -> pd.DataFrame:
     """Every study: id, name, methods, created time, newest first."""
     with db.read() as s:
         rows = s.execute(text("SELECT id, name, methods, created_at FROM studies ORDER BY id DESC")).all()
-    return pd.DataFrame(rows, columns=["id", "name", "methods", "created_at"])
+    frame = pd.DataFrame(rows, columns=["id", "name", "methods", "created_at"])
+    frame["methods"] = [json.loads(m) if isinstance(m, str) else list(m) for m in frame["methods"]]
+    return frame
 
 
 def votes_long(db: StudyDB, study_name: str | None = None) -> pd.DataFrame:

@@ -59,7 +59,7 @@ def shared_db() -> StudyDB:
     return open_db()
 
 
-def preference_chart(votes) -> None:  # noqa: ANN001
+def preference_chart(votes, methods: list[str]) -> None:  # noqa: ANN001
     """The analysis scripts' preference table and bar chart; a clear note if they are unavailable."""
     try:
         from analysis.preferences import plot_preferences, preference_table
@@ -67,7 +67,8 @@ def preference_chart(votes) -> None:  # noqa: ANN001
         st.info(f"The preference chart needs the `analysis` package (analysis/preferences.py): {err}")
         return
     try:
-        table = preference_table(votes)
+        # The study's methods, so a method nobody chose still gets its (zero) bar.
+        table = preference_table(votes, methods)
     except Exception as err:  # noqa: BLE001  (e.g. no votes left after exclusions: show why, keep the page)
         st.info(f"No preference chart yet: {err}")
         return
@@ -92,6 +93,7 @@ def render() -> None:
     active = active_study_id(db)
     names = list(all_studies["name"])
     ids = dict(zip(all_studies["name"], all_studies["id"]))
+    methods_of = dict(zip(all_studies["name"], all_studies["methods"]))
     default = next((i for i, n in enumerate(names) if ids[n] == active), 0)
     name = st.selectbox("Study", names, index=default, key="admin_study")
     study_id = int(ids[name])
@@ -122,7 +124,7 @@ def render() -> None:
                        file_name=f"votes_{name}.csv", mime="text/csv", key="admin_export")
     st.subheader("Preferences")
     if st.toggle("Compute the preference chart (bootstrap; takes a few seconds)", key="admin_chart"):
-        preference_chart(votes)
+        preference_chart(votes, methods_of[name])
 
 
 render()

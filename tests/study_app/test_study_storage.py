@@ -158,3 +158,20 @@ def test_progress_resumes_from_database(db, study_id):
     nxt = part.progress(other, pid)
     assert nxt.answered == 1 and nxt.trial.ordinal == 1
     other.dispose()
+
+
+def test_csv_export_matches_the_view(db, study_id, tmp_path):
+    import pandas as pd
+
+    from study_app.reports import main as export_main
+    pid = part.enroll(db, study_id, "csv")
+    answer_all(db, pid, pick=lambda t, labels: 2)
+    out = tmp_path / "votes.csv"
+    assert export_main(["--db", str(db.path), "--study", "test", "--out", str(out)]) == 0
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert tuple(frame.columns) == VOTES_LONG_COLUMNS and len(frame) == 10
+    catch_cells = set(frame.loc[frame["is_catch"] == 0, "catch_passed"].astype(str))
+    assert catch_cells == {""}  # empty, not 0, for ordinary trials
+    assert set(frame["position"]) == {2}
+    assert export_main(["--db", str(db.path), "--study", "nope", "--out", str(out)]) == 0
+    assert pd.read_csv(out).empty and tuple(pd.read_csv(out).columns) == VOTES_LONG_COLUMNS
