@@ -43,14 +43,7 @@ def simulate_study(
     rng = np.random.default_rng(seed)
     questions = list(truth)
     n_m, n_p, n_i, n_q = len(methods), n_participants, n_items, len(questions)
-    w_pop, w_part, w_item = np.asarray(weights, float) / np.sum(weights)
-    pi = np.array([truth[q] for q in questions], float)                      # (Q, M)
-    if pi.shape[1] != n_m or not np.allclose(pi.sum(axis=1), 1):
-        raise ValueError("each truth vector needs one probability per method, summing to 1")
-
-    theta = _dirichlet_rows(rng, participant_concentration * pi, n_p)     # (P, Q, M)
-    phi = _dirichlet_rows(rng, item_concentration * pi, n_i)              # (I, Q, M)
-    prob = w_pop * pi[None, None] + w_part * theta[:, None] + w_item * phi[None, :]   # (P, I, Q, M)
+    prob = choice_probabilities(rng, n_p, n_i, truth, n_m, weights, participant_concentration, item_concentration)
     inattentive = rng.random(n_p) < inattentive_fraction
     prob[inattentive] = 1.0 / n_m                                         # random clickers ignore the images
     choice = _categorical(rng, prob)                                      # (P, I, Q)
@@ -88,6 +81,21 @@ def simulate_study(
         votes = pd.concat([votes, _catch_rows(rng, n_p, n_catch, n_m, inattentive, start, study_id)],
                           ignore_index=True)
     return votes
+
+
+def choice_probabilities(
+    rng: np.random.Generator, n_participants: int, n_items: int, truth: dict[str, tuple[float, ...]], n_methods: int,
+    weights: tuple[float, float, float] = (0.2, 0.3, 0.5), participant_concentration: float = 4.0,
+    item_concentration: float = 3.0,
+) -> np.ndarray:
+    """Vote probabilities of attentive participants, shape (participants, items, questions, methods)."""
+    w_pop, w_part, w_item = np.asarray(weights, float) / np.sum(weights)
+    pi = np.array([truth[q] for q in truth], float)                       # (Q, M)
+    if pi.shape[1] != n_methods or not np.allclose(pi.sum(axis=1), 1):
+        raise ValueError("each truth vector needs one probability per method, summing to 1")
+    theta = _dirichlet_rows(rng, participant_concentration * pi, n_participants)   # (P, Q, M)
+    phi = _dirichlet_rows(rng, item_concentration * pi, n_items)                   # (I, Q, M)
+    return w_pop * pi[None, None] + w_part * theta[:, None] + w_item * phi[None, :]
 
 
 def population_truth(truth: dict[str, tuple[float, ...]] | None = None,

@@ -43,16 +43,12 @@ def cluster_bootstrap(
     votes: pd.DataFrame, methods: list[str], questions: list[str], n_boot: int = 10_000, seed: int | None = 0
 ) -> Bootstrap:
     """Two-way (participant x item) cluster bootstrap of each question's vote shares, vectorised over resamples."""
-    _, p_idx = np.unique(votes["participant_id"].to_numpy(dtype=object).astype(str), return_inverse=True)
-    _, i_idx = np.unique(votes["item_id"].to_numpy(dtype=object).astype(str), return_inverse=True)
-    m_idx = pd.Categorical(votes["method"], categories=methods).codes
-    q_idx = pd.Categorical(votes["question"], categories=questions).codes
-    if (m_idx < 0).any() or (q_idx < 0).any():
-        raise ValueError("every voted method and question must be listed in `methods` and `questions`")
-    n_p, n_i, n_m, n_q = int(p_idx.max(initial=-1)) + 1, int(i_idx.max(initial=-1)) + 1, len(methods), len(questions)
-    counts = np.zeros((n_q, n_p, n_i, n_m))
-    np.add.at(counts, (q_idx, p_idx, i_idx, m_idx), 1.0)
-    flat = counts.reshape(n_q, n_p, n_i * n_m)
+    p_idx, participants = pd.factorize(votes["participant_id"])
+    i_idx, items = pd.factorize(votes["item_id"])
+    q_idx, m_idx = _codes(votes, questions, methods)
+    n_p, n_i, n_m, n_q = len(participants), len(items), len(methods), len(questions)
+    cell = ((q_idx * n_p + p_idx) * n_i + i_idx) * n_m + m_idx
+    counts = np.bincount(cell, minlength=n_q * n_p * n_i * n_m).astype(float).reshape(n_q, n_p, n_i, n_m)
 
     rng = np.random.default_rng(seed)
     shares = {q: np.full((n_boot, n_m), np.nan) for q in questions}
@@ -63,12 +59,27 @@ def cluster_bootstrap(
         w_part = rng.multinomial(n_p, np.full(n_p, 1.0 / n_p), size=b).astype(float)
         w_item = rng.multinomial(n_i, np.full(n_i, 1.0 / n_i), size=b).astype(float)
         for q_pos, question in enumerate(questions):
-            per_item = (w_part @ flat[q_pos]).reshape(b, n_i, n_m)          # participant-weighted votes per item
-            resampled = np.matmul(w_item[:, None, :], per_item)[:, 0, :]    # then item-weighted: (b, methods)
-            total = resampled.sum(axis=1, keepdims=True)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                shares[question][start:start + b] = np.where(total > 0, resampled / total, np.nan)
+            shares[question][start:start + b] = resampled_shares(counts[q_pos], w_part, w_item)
     return Bootstrap(shares=shares, methods=list(methods), n_boot=n_boot, seed=seed)
+
+
+def resampled_shares(counts: np.ndarray, w_part: np.ndarray, w_item: np.ndarray) -> np.ndarray:
+    """Vote shares of resampled studies: counts (P, I, M) weighted by draw counts w_part (B, P) and w_item (B, I)."""
+    n_p, n_i, n_m = counts.shape
+    per_item = (w_part @ counts.reshape(n_p, n_i * n_m)).reshape(-1, n_i, n_m)   # participant-weighted, per item
+    resampled = np.matmul(w_item[:, None, :], per_item)[:, 0, :]                 # then item-weighted: (B, M)
+    total = resampled.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, resampled / total, np.nan)
+
+
+def _codes(votes: pd.DataFrame, questions: list[str], methods: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of each vote's question and method; every value must be listed."""
+    q_idx = pd.Categorical(votes["question"], categories=questions).codes.astype(np.int64)
+    m_idx = pd.Categorical(votes["method"], categories=methods).codes.astype(np.int64)
+    if (m_idx < 0).any() or (q_idx < 0).any():
+        raise ValueError("every voted method and question must be listed in `methods` and `questions`")
+    return q_idx, m_idx
 
 
 def vote_counts(votes: pd.DataFrame, methods: list[str]) -> np.ndarray:
@@ -92,36 +103,39 @@ def preference_shares(
 ) -> pd.DataFrame:
     """One row per question and method: votes, percent, bootstrap CI, bootstrap SE, Wilson CI (percent units)."""
     alpha = 1 - confidence
-    rows = []
-    for question in questions:
-        sub = votes[votes["question"] == question]
-        counts = vote_counts(sub, methods)
-        n = int(counts.sum())
-        w_low, w_high = wilson(counts, n, confidence)
-        if boot is not None and question in boot.shares and np.isfinite(boot.shares[question]).any():
+    q_idx, m_idx = _codes(votes, questions, methods)
+    n_q, n_m = len(questions), len(methods)
+    counts = np.bincount(q_idx * n_m + m_idx, minlength=n_q * n_m).reshape(n_q, n_m)
+    n = counts.sum(axis=1, keepdims=True)
+    w_low, w_high = wilson(counts, n, confidence)
+    b_low, b_high, b_se = (np.full((n_q, n_m), np.nan) for _ in range(3))
+    for q_pos, question in enumerate(questions):
+        shares = boot.shares.get(question) if boot is not None else None
+        if shares is not None and np.isfinite(shares).any():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                b_low, b_high = np.nanquantile(boot.shares[question], [alpha / 2, 1 - alpha / 2], axis=0)
-                b_se = np.nanstd(boot.shares[question], axis=0, ddof=1)
-        else:
-            b_low = b_high = b_se = np.full(len(methods), np.nan)
-        for k, method in enumerate(methods):
-            rows.append({
-                "question": question, "method": method, "votes": int(counts[k]), "n_votes": n,
-                "percent": 100 * counts[k] / n if n else np.nan,
-                "ci_low": 100 * b_low[k], "ci_high": 100 * b_high[k], "boot_se": 100 * b_se[k],
-                "wilson_low": 100 * w_low[k], "wilson_high": 100 * w_high[k],
-                "participants": int(sub["participant_id"].nunique()), "items": int(sub["item_id"].nunique()),
-            })
-    return pd.DataFrame(rows, columns=[
-        "question", "method", "votes", "n_votes", "percent", "ci_low", "ci_high", "boot_se",
-        "wilson_low", "wilson_high", "participants", "items",
-    ])
+                b_low[q_pos], b_high[q_pos] = np.nanquantile(shares, [alpha / 2, 1 - alpha / 2], axis=0)
+                b_se[q_pos] = np.nanstd(shares, axis=0, ddof=1)
+    per_question = votes.groupby("question")[["participant_id", "item_id"]].nunique().reindex(questions)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = np.where(n > 0, 100 * counts / n, np.nan)
+    return pd.DataFrame({
+        "question": np.repeat(questions, n_m), "method": np.tile(methods, n_q),
+        "votes": counts.ravel(), "n_votes": np.repeat(n.ravel(), n_m), "percent": percent.ravel(),
+        "ci_low": 100 * b_low.ravel(), "ci_high": 100 * b_high.ravel(), "boot_se": 100 * b_se.ravel(),
+        "wilson_low": 100 * w_low.ravel(), "wilson_high": 100 * w_high.ravel(),
+        "participants": np.repeat(per_question["participant_id"].fillna(0).to_numpy(int), n_m),
+        "items": np.repeat(per_question["item_id"].fillna(0).to_numpy(int), n_m),
+    })
 
 
 def item_agreement(votes: pd.DataFrame, methods: list[str]) -> tuple[float, int, int, int]:
     """Fleiss' kappa over an item x method count table: (kappa, items used, min raters, max raters)."""
-    table = pd.crosstab(votes["item_id"], votes["method"]).reindex(columns=methods, fill_value=0).to_numpy(float)
+    i_idx, items = pd.factorize(votes["item_id"])
+    m_idx = pd.Categorical(votes["method"], categories=methods).codes.astype(np.int64)
+    ok = (i_idx >= 0) & (m_idx >= 0)
+    table = np.bincount(i_idx[ok] * len(methods) + m_idx[ok], minlength=len(items) * len(methods))
+    table = table.reshape(len(items), len(methods)).astype(float)
     raters = table.sum(axis=1)
     table, raters = table[raters >= 2], raters[raters >= 2]   # agreement needs two raters on an item
     if len(table) == 0:
@@ -132,11 +146,17 @@ def item_agreement(votes: pd.DataFrame, methods: list[str]) -> tuple[float, int,
     elif raters.min() == raters.max():
         kappa = float(fleiss_kappa(table, method="fleiss"))
     else:
-        # statsmodels needs equal raters per item; this is Fleiss' formula with each item's own rater count.
-        agree = ((table * (table - 1)).sum(axis=1) / (raters * (raters - 1))).mean()
-        chance = (p_cat ** 2).sum()
-        kappa = float((agree - chance) / (1 - chance))
+        kappa = fleiss_kappa_unequal(table)
     return kappa, len(table), int(raters.min()), int(raters.max())
+
+
+def fleiss_kappa_unequal(table: np.ndarray) -> float:
+    """Fleiss' kappa with each item's own rater count (statsmodels' version needs the same count on every item)."""
+    table = np.asarray(table, dtype=float)
+    raters = table.sum(axis=1)
+    agree = ((table * (table - 1)).sum(axis=1) / (raters * (raters - 1))).mean()
+    chance = ((table.sum(axis=0) / table.sum()) ** 2).sum()
+    return float((agree - chance) / (1 - chance))
 
 
 def question_tests(
@@ -195,7 +215,9 @@ def question_tests(
     ])
     ok = tests["binom_p"].notna().to_numpy()
     tests["binom_p_holm"] = np.nan
-    if ok.any():
+    if ok.sum() == 1:
+        tests.loc[ok, "binom_p_holm"] = tests.loc[ok, "binom_p"]   # one test: nothing to correct for
+    elif ok.any():
         tests.loc[ok, "binom_p_holm"] = multipletests(tests.loc[ok, "binom_p"].to_numpy(float), method="holm")[1]
     return tests
 

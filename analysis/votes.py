@@ -146,11 +146,15 @@ def validate(raw: pd.DataFrame, source: str = "the votes") -> pd.DataFrame:
         if col not in votes.columns:
             votes[col] = np.nan
     for col in _TEXT_COLUMNS:
-        # Plain object columns of str/NaN: ids may arrive as ints from SQLite and as text from CSV.
-        values = votes[col].astype(object)
-        votes[col] = values.where(values.notna(), None).map(lambda v: None if v is None else str(v).strip())
-        votes[col] = votes[col].replace("", None).astype(object)
-    votes["question"] = votes["question"].map(lambda q: q.lower() if isinstance(q, str) else q)
+        # Plain object columns of str/None: ids arrive as ints from SQLite and as text from CSV, and must match.
+        values = votes[col]
+        present = values.notna().to_numpy()
+        text = np.full(len(votes), None, dtype=object)
+        text[present] = values[present].astype(str).str.strip().to_numpy(dtype=object)
+        text[text == ""] = None
+        votes[col] = pd.Series(text, index=votes.index, dtype=object)
+    present = votes["question"].notna()
+    votes.loc[present, "question"] = votes.loc[present, "question"].str.lower()
     votes["is_catch"] = pd.to_numeric(votes["is_catch"], errors="coerce").fillna(0).astype(int).clip(0, 1)
     for col in ("catch_passed", "position", "response_ms"):
         votes[col] = pd.to_numeric(votes[col], errors="coerce")
@@ -176,20 +180,19 @@ def apply_exclusions(
     votes: pd.DataFrame, max_failed_catch: int | None = 2, min_trials: int | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Drop catch rows, repeats and excluded participants: (kept votes, one row per participant, repeats dropped)."""
-    catch = votes[votes["is_catch"] == 1]
+    is_catch = votes["is_catch"].to_numpy() == 1
     # A catch row without catch_passed is judged by its label, which the app sets to catch_correct on a pass.
-    passed = catch["catch_passed"].where(catch["catch_passed"].notna(),
-                                         (catch["method"] == CATCH_PASS_LABEL).astype(float))
-    per_catch = pd.DataFrame({"participant_id": catch["participant_id"], "failed": (passed == 0).astype(int)})
-    trials = votes[(votes["is_catch"] == 0) & votes["method"].notna()]
-    participants = pd.DataFrame({"participant_id": sorted(votes["participant_id"].dropna().unique())})
-    participants = participants.merge(
-        per_catch.groupby("participant_id").agg(catch_trials=("failed", "size"), failed_catch=("failed", "sum")),
-        on="participant_id", how="left",
-    ).merge(trials.groupby("participant_id")["item_id"].nunique().rename("trials"), on="participant_id", how="left")
-    participants[["catch_trials", "failed_catch", "trials"]] = (
-        participants[["catch_trials", "failed_catch", "trials"]].fillna(0).astype(int)
-    )
+    passed = votes["catch_passed"].where(votes["catch_passed"].notna(),
+                                         (votes["method"] == CATCH_PASS_LABEL).astype(float))
+    trials = votes[~is_catch & votes["method"].notna().to_numpy()]
+    ids = pd.Index(sorted(votes["participant_id"].dropna().unique()), name="participant_id")
+    per_catch = pd.DataFrame({"participant_id": votes["participant_id"][is_catch],
+                              "failed": (passed[is_catch] == 0).astype(int)}).groupby("participant_id")["failed"]
+    participants = pd.DataFrame({
+        "catch_trials": per_catch.size().reindex(ids, fill_value=0),
+        "failed_catch": per_catch.sum().reindex(ids, fill_value=0),
+        "trials": trials.groupby("participant_id")["item_id"].nunique().reindex(ids, fill_value=0),
+    }, index=ids).astype(int).reset_index()
     failed = (participants["failed_catch"] >= max_failed_catch) if max_failed_catch else False
     incomplete = (participants["trials"] < min_trials) if min_trials else False
     participants["excluded"] = failed | incomplete
