@@ -1,0 +1,111 @@
+"""The networks match the paper's layer table, parameter counts and the authors' checkpoint layout."""
+import torch
+import torch.nn as nn
+import pytest
+
+from usgan.models import Discriminator, Generator, count_parameters
+
+
+def test_parameter_counts_are_exact():
+    assert count_parameters(Generator()) == 2_533_440
+    assert count_parameters(Generator(res_blocks=6, ultimate_skip=False)) == 8_436_800
+    assert count_parameters(Discriminator()) == 44_778_432
+
+
+def test_shapes_and_ranges():
+    G, D = Generator(), Discriminator()
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    c = torch.eye(7)[[3, 5]]
+    y = G(x, c)
+    assert y.shape == x.shape
+    assert y.min() >= -2 and y.max() <= 2          # tanh + input: unclamped range [-2, 2]
+    src, cls = D(x)
+    assert src.shape == (2, 1, 2, 2) and cls.shape == (2, 7)
+
+
+def test_zeroed_last_conv_returns_input_exactly():
+    G = Generator()
+    nn.init.zeros_(G.main[-2].weight)             # the last 7x7 conv before tanh
+    x = torch.rand(3, 3, 128, 128) * 2 - 1
+    assert torch.equal(G(x, torch.eye(7)[:3]), x)
+    G.ultimate_skip = False
+    assert torch.equal(G(x, torch.eye(7)[:3]), torch.zeros_like(x))
+
+
+AUTHORS_G_KEYS = [  # REFERENCE.md, "Checkpoint layout of the authors' code" (conv weights and IN params)
+    ("main.0.weight", (64, 10, 7, 7)), ("main.1.weight", (64,)), ("main.3.weight", (128, 64, 4, 4)),
+    ("main.6.weight", (256, 128, 4, 4)), ("main.9.main.0.weight", (256, 256, 3, 3)),
+    ("main.9.main.3.weight", (256, 256, 3, 3)), ("main.9.main.4.running_var", (256,)),
+    ("main.10.weight", (256, 128, 4, 4)), ("main.13.weight", (128, 64, 4, 4)), ("main.14.bias", (64,)),
+    ("main.16.weight", (3, 64, 7, 7)),
+]
+
+
+def test_state_dict_keys_are_the_authors():
+    sd = Generator().state_dict()
+    for key, shape in AUTHORS_G_KEYS:
+        assert tuple(sd[key].shape) == shape, key
+    assert len(sd) == 43  # 7 convs... exactly the 43 entries the REFERENCE table lists
+    star = Generator(res_blocks=6, ultimate_skip=False).state_dict()
+    assert "main.14.main.4.weight" in star and tuple(star["main.15.weight"].shape) == (256, 128, 4, 4)
+    dsd = Discriminator().state_dict()
+    assert tuple(dsd["conv1.weight"].shape) == (1, 2048, 3, 3)
+    assert tuple(dsd["conv2.weight"].shape) == (7, 2048, 2, 2)
+    assert {k.rsplit(".", 1)[0] for k in dsd if k.startswith("main.")} == {f"main.{i}" for i in range(0, 12, 2)}
+
+
+class AuthorsGenerator(nn.Module):
+    """The REFERENCE layer table written out flat, as an independent rebuild (not our class)."""
+
+    def __init__(self):
+        super().__init__()
+        IN = lambda c: nn.InstanceNorm2d(c, affine=True, track_running_stats=True)  # noqa: E731
+
+        class Res(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.main = nn.Sequential(nn.Conv2d(256, 256, 3, 1, 1, bias=False), IN(256), nn.ReLU(True),
+                                          nn.Conv2d(256, 256, 3, 1, 1, bias=False), IN(256))
+
+            def forward(self, x):
+                return x + self.main(x)
+
+        self.main = nn.Sequential(
+            nn.Conv2d(10, 64, 7, 1, 3, bias=False), IN(64), nn.ReLU(True),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False), IN(128), nn.ReLU(True),
+            nn.Conv2d(128, 256, 4, 2, 1, bias=False), IN(256), nn.ReLU(True),
+            Res(),
+            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), IN(128), nn.ReLU(True),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), IN(64), nn.ReLU(True),
+            nn.Conv2d(64, 3, 7, 1, 3, bias=False), nn.Tanh())
+
+    def forward(self, x, c):
+        c = c.view(c.size(0), c.size(1), 1, 1).repeat(1, 1, x.size(2), x.size(3))
+        return self.main(torch.cat([x, c], 1)) + x
+
+
+def test_authors_state_dict_loads_strictly_and_outputs_match():
+    torch.manual_seed(1)
+    ref = AuthorsGenerator()
+    for m in ref.modules():  # non-trivial affine and running stats, so a mix-up would show
+        if isinstance(m, nn.InstanceNorm2d):
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.2, 0.2)
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+    G = Generator()
+    G.load_state_dict(ref.state_dict(), strict=True)
+    x, c = torch.rand(2, 3, 128, 128) * 2 - 1, torch.eye(7)[[0, 6]]
+    # The authors never call eval(): their outputs use per-image statistics. Ours match in train and eval mode.
+    with torch.no_grad():
+        want = ref.train()(x, c)
+        assert torch.allclose(G.train()(x, c), want, atol=1e-5)
+        before = {k: v.clone() for k, v in G.state_dict().items()}
+        assert torch.allclose(G.eval()(x, c), want, atol=1e-5)
+        assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())  # eval never touches buffers
+        assert not torch.allclose(ref.eval()(x, c), want, atol=1e-3)  # what a naive .eval() would have given
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_discriminator_other_sizes(size):
+    D = Discriminator(image_size=size, c_dim=7, conv_dim=8, repeat_num=6)
+    src, cls = D(torch.zeros(1, 3, size, size))
+    assert cls.shape == (1, 7) and src.shape[-1] == size // 64

@@ -1,0 +1,245 @@
+"""Every setting of a US-GAN run, with the paper's defaults in one place, and the named presets.
+
+    from usgan.config import preset
+    cfg = preset("demo", iters=500)     # a CPU-sized run on the synthetic faces
+    cfg = preset("paper")               # the authors' settings: 200k iterations, batch 8, KDEF+RaFD+CFEE
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class ModelConfig:
+    image_size: int = 128
+    c_dim: int = 7
+    g_conv_dim: int = 64
+    d_conv_dim: int = 64
+    g_res_blocks: int = 1        # StarGAN: 6
+    ultimate_skip: bool = True   # StarGAN: False
+    d_repeat_num: int = 6
+
+
+@dataclass
+class LossConfig:
+    lambda_cls: float = 1.0
+    lambda_rec: float = 1.0      # StarGAN: 10
+    lambda_gp: float = 10.0
+
+
+@dataclass
+class OptimConfig:
+    g_lr: float = 1e-4
+    d_lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 5
+    num_iters: int = 200_000
+    num_iters_decay: int = 100_000   # lr falls linearly to 0 over the last num_iters_decay iterations
+    batch_size: int = 8
+
+
+@dataclass
+class DataConfig:
+    # Each source is "kind:path" (kdef:/data/KDEF, rafd:..., cfee:..., folder:..., manifest:file.csv) or "synthetic".
+    sources: list[str] = field(default_factory=lambda: ["synthetic"])
+    synthetic_identities: int = 120
+    synthetic_seed: int = 0
+    kdef_angles: list[str] = field(default_factory=lambda: ["S"])
+    rafd_angles: list[str] = field(default_factory=lambda: ["090"])
+    rafd_gazes: list[str] = field(default_factory=lambda: ["frontal"])
+    test_fraction: float = 0.1       # of subjects, never of images: no face appears on both sides
+    split_seed: int = 0
+    align_faces: bool = False        # detect + align real photos with face_recognition before cropping
+    cache_dir: str = "data_cache"
+    hflip: bool = True
+
+
+@dataclass
+class SpeedConfig:
+    channels_last: bool = False
+    bf16: bool = False               # bf16 autocast (CPU with AVX512-BF16 / AMX, or GPU)
+    compile: bool = False
+
+
+@dataclass
+class RunConfig:
+    name: str = "usgan-demo"
+    storage: str = "runs"
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 100
+    checkpoint_every: int = 200
+    num_workers: int = 0             # 0: derive from the cluster (all GPUs, else CPU workers)
+    gpus_per_worker: float = 0.0     # 0 with GPUs present means 1
+    cpus_per_worker: float = 0.0     # 0: derived from the cluster's CPUs
+    max_failures: int = 2
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    preset: str = "paper"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def pretty(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the setting and the fix."""
+
+
+def from_dict(d: dict) -> Config:
+    """Build a Config from nested dicts, refusing unknown keys so typos don't pass silently."""
+    cfg = Config()
+    for section, values in (d or {}).items():
+        if section == "preset":
+            cfg.preset = str(values)
+            continue
+        if not hasattr(cfg, section) or not dataclasses.is_dataclass(getattr(cfg, section)):
+            raise ConfigError(f"unknown config section '{section}'; known: model, loss, optim, data, speed, run")
+        if not isinstance(values, dict):
+            raise ConfigError(f"config section '{section}' must be a mapping, got {type(values).__name__}")
+        sub = getattr(cfg, section)
+        for k, v in values.items():
+            if not hasattr(sub, k):
+                known = ", ".join(f.name for f in dataclasses.fields(sub))
+                raise ConfigError(f"unknown setting '{section}.{k}'; known in {section}: {known}")
+            setattr(sub, k, _coerce(getattr(sub, k), v, f"{section}.{k}"))
+    return cfg
+
+
+def _coerce(default, value, name):
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(default, list):
+            return [str(v) for v in (value.split(",") if isinstance(value, str) else value)]
+        return type(default)(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting '{name}' expects {type(default).__name__}, got {value!r}") from None
+
+
+def set_value(cfg: Config, dotted: str, value) -> None:
+    """Apply one override like 'loss.lambda_rec=10' (also accepts a bare field name if it is unique)."""
+    section, _, key = dotted.rpartition(".")
+    if not section:
+        owners = [s for s in ("model", "loss", "optim", "data", "speed", "run") if hasattr(getattr(cfg, s), key)]
+        if len(owners) != 1:
+            raise ConfigError(f"unknown setting '{dotted}'; write it as section.name, e.g. loss.lambda_rec=10")
+        section = owners[0]
+    sub = getattr(cfg, section, None)
+    if sub is None or not hasattr(sub, key):
+        raise ConfigError(f"unknown setting '{dotted}'; see `python -m usgan.train --print-config`")
+    setattr(sub, key, _coerce(getattr(sub, key), value, dotted))
+
+
+def validate(cfg: Config) -> Config:
+    """Reject settings that cannot train, with one line naming the setting and the fix."""
+    o, l, m = cfg.optim, cfg.loss, cfg.model
+    checks = [
+        (o.num_iters > 0, "optim.num_iters must be > 0"),
+        (0 <= o.num_iters_decay <= o.num_iters, "optim.num_iters_decay must be between 0 and optim.num_iters"),
+        (o.batch_size >= 1, "optim.batch_size must be >= 1"),
+        (o.n_critic >= 1, "optim.n_critic must be >= 1"),
+        (o.g_lr > 0 and o.d_lr > 0, "learning rates must be > 0"),
+        (min(l.lambda_cls, l.lambda_rec, l.lambda_gp) >= 0, "loss weights (lambda_*) must be >= 0"),
+        (m.image_size % (2 ** m.d_repeat_num) == 0,
+         f"model.image_size must be a multiple of {2 ** m.d_repeat_num} (2**d_repeat_num)"),
+        (m.c_dim == 7, "model.c_dim must be 7: the toolkit's label space is the seven KDEF expressions"),
+        (0 < cfg.data.test_fraction < 1, "data.test_fraction must be between 0 and 1"),
+        (len(cfg.data.sources) > 0, "data.sources is empty; use 'synthetic' or kind:path"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------------- presets
+def _paper(cfg: Config) -> None:
+    cfg.data.sources = ["kdef:data/KDEF", "rafd:data/RaFD", "cfee:data/CFEE"]
+    cfg.run.name = "usgan-paper"
+
+
+def _demo(cfg: Config) -> None:
+    """Sized to train on 2 CPU cores in a few minutes and still learn visible expressions."""
+    cfg.data.sources = ["synthetic"]
+    cfg.model.image_size = 64          # the discriminator needs image_size % 64 == 0
+    cfg.model.g_conv_dim = 32
+    cfg.model.d_conv_dim = 32
+    cfg.optim.num_iters = 600
+    cfg.optim.num_iters_decay = 300
+    cfg.optim.batch_size = 16
+    cfg.optim.g_lr = cfg.optim.d_lr = 2e-4
+    cfg.optim.n_critic = 5
+    cfg.run.sample_every = 200
+    cfg.run.checkpoint_every = 200
+    cfg.run.name = "usgan-demo"
+
+
+def _stargan(cfg: Config) -> None:
+    _paper(cfg)
+    cfg.model.g_res_blocks, cfg.model.ultimate_skip = 6, False
+    cfg.loss.lambda_rec = 10.0
+    cfg.run.name = "stargan-paper"
+
+
+def _tiny(cfg: Config) -> None:
+    """For tests: seconds per run."""
+    _demo(cfg)
+    cfg.data.synthetic_identities = 12
+    cfg.model.g_conv_dim = cfg.model.d_conv_dim = 8
+    cfg.optim.num_iters, cfg.optim.num_iters_decay, cfg.optim.batch_size = 6, 3, 4
+    cfg.run.log_every, cfg.run.sample_every, cfg.run.checkpoint_every = 2, 3, 3
+    cfg.run.name = "usgan-tiny"
+
+
+PRESETS = {"paper": _paper, "demo": _demo, "stargan": _stargan, "tiny": _tiny}
+
+
+def preset(name: str = "demo", **overrides) -> Config:
+    """A fresh Config of the named preset, with `section.key=value`-style overrides as keywords (dots as __)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}")
+    cfg = Config(preset=name)
+    PRESETS[name](cfg)
+    for k, v in overrides.items():
+        set_value(cfg, k.replace("__", "."), v)
+    return cfg
+
+
+def load(path) -> Config:
+    """Read a YAML config file (a `preset:` key picks the base, other sections override it)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist; pass a YAML file written by --print-config or a run")
+    try:
+        d = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {p} is not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"config file {p} must hold a mapping of sections, not a {type(d).__name__}")
+    base = preset(d.pop("preset", "paper"))
+    merged = from_dict({**base.to_dict(), **{k: {**base.to_dict().get(k, {}), **v} if isinstance(v, dict) else v
+                                            for k, v in d.items()}})
+    merged.preset = base.preset
+    return merged

@@ -1,0 +1,88 @@
+"""Datasets: readers per layout, the synthetic faces, the subject-disjoint split and the uint8 cache.
+
+    data = load_data(cfg.data, image_size=128)     # FaceData: all images once, as uint8, plus the split
+    for x, y in data.batches("train", batch_size=16, seed=0, rank=0, world_size=1): ...
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .cache import build_cache
+from .expressions import EXPRESSIONS
+from .readers import DatasetError, Record, read_expression_folders, read_source
+from .split import split_subjects, write_split
+from .synthetic import materialize
+
+__all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "gather_records"]
+
+
+def gather_records(data_cfg, skip_bad: bool = False, progress: bool = True) -> list[Record]:
+    """Records of every configured source; the synthetic set is rendered to disk and read like any folder."""
+    records: list[Record] = []
+    for spec in data_cfg.sources:
+        if spec.strip().lower() == "synthetic":
+            root = materialize(data_cfg.cache_dir, data_cfg.synthetic_identities, data_cfg.synthetic_seed,
+                               progress=progress)
+            records += read_expression_folders(root, source="synthetic")
+        else:
+            records += read_source(spec, data_cfg.kdef_angles, data_cfg.rafd_angles, data_cfg.rafd_gazes, skip_bad)
+    return records
+
+
+@dataclass
+class FaceData:
+    images: torch.Tensor      # (N, 3, S, S) uint8
+    labels: torch.Tensor      # (N,) int64
+    records: list[Record]
+    train_idx: torch.Tensor
+    test_idx: torch.Tensor
+
+    def index(self, split: str) -> torch.Tensor:
+        return {"train": self.train_idx, "test": self.test_idx}[split]
+
+    def batches(self, split="train", batch_size=16, seed=0, rank=0, world_size=1, hflip=True):
+        """Endless shuffled batches in [-1, 1]; each rank draws from its own shard of every epoch."""
+        idx = self.index(split)
+        if len(idx) < world_size:
+            raise DatasetError(f"{len(idx)} {split} images cannot be shared by {world_size} workers; use fewer workers")
+        g = torch.Generator().manual_seed(seed)
+        epoch = 0
+        while True:
+            perm = idx[torch.randperm(len(idx), generator=g)][rank::world_size]
+            for s in range(0, len(perm) - batch_size + 1, batch_size):
+                b = perm[s:s + batch_size]
+                x = self.images[b].float().div_(127.5).sub_(1.0)
+                if hflip:
+                    flip = torch.rand(len(b), generator=g) < 0.5
+                    x[flip] = x[flip].flip(-1)
+                yield x, self.labels[b]
+            if len(perm) < batch_size:
+                raise DatasetError(f"the {split} shard has {len(perm)} images, fewer than batch size {batch_size}; "
+                                   "lower --batch-size or use fewer workers")
+            epoch += 1
+
+    def ground_truth(self) -> dict[tuple[str, int], int]:
+        """(subject, label) -> image index: where every identity has every expression (the synthetic set)."""
+        return {(r.subject, r.label): i for i, r in enumerate(self.records)}
+
+    def as_float(self, idx) -> torch.Tensor:
+        return self.images[idx].float().div(127.5).sub(1.0)
+
+
+def load_data(data_cfg, image_size: int, split_file=None, skip_bad: bool = False, progress: bool = True) -> FaceData:
+    """Read, cache and split the configured sources."""
+    records = gather_records(data_cfg, skip_bad, progress)
+    images, labels, records = build_cache(records, image_size, data_cfg.cache_dir, data_cfg.align_faces, skip_bad,
+                                          progress)
+    train_s, test_s = split_subjects(records, data_cfg.test_fraction, data_cfg.split_seed)
+    if split_file:
+        Path(split_file).parent.mkdir(parents=True, exist_ok=True)
+        write_split(split_file, train_s, test_s, records, data_cfg.split_seed, data_cfg.test_fraction)
+    train_idx = torch.tensor([i for i, r in enumerate(records) if r.subject in train_s], dtype=torch.int64)
+    test_idx = torch.tensor([i for i, r in enumerate(records) if r.subject in test_s], dtype=torch.int64)
+    if len(train_idx) == 0:
+        raise DatasetError("the training split is empty; add images or lower data.test_fraction")
+    return FaceData(images, labels, records, train_idx, test_idx)

@@ -1,0 +1,91 @@
+"""What a researcher looks at during a run: the progress line, TensorBoard scalars and sample grids."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .data.expressions import EXPRESSIONS
+
+
+def _fmt_eta(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class ProgressLog:
+    """`[it 120/600] D/real -1.2 ... | 21.3 img/s | ETA 4m12s` to stdout, progress.log and TensorBoard."""
+
+    def __init__(self, run_dir, total: int, images_per_iter: int, start: int = 0):
+        self.total, self.images_per_iter = total, images_per_iter
+        self.t_last, self.it_last = time.time(), start
+        self.dir = Path(run_dir) if "://" not in str(run_dir) else None
+        self.file = self.tb = None
+        if self.dir:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.dir / "progress.log", "a")
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(self.dir / "tensorboard"))
+            except ImportError:  # tensorboard is optional at run time
+                self.tb = None
+
+    def write(self, it: int, terms: dict) -> None:
+        now = time.time()
+        rate = (it - self.it_last) * self.images_per_iter / max(now - self.t_last, 1e-9)
+        eta = (self.total - it) * self.images_per_iter / max(rate, 1e-9)
+        self.t_last, self.it_last = now, it
+        losses = " ".join(f"{k} {v:.4f}" for k, v in terms.items() if k != "lr")
+        line = f"[it {it}/{self.total}] {losses} | lr {terms.get('lr', 0):.2e} | {rate:.1f} img/s | ETA {_fmt_eta(eta)}"
+        print(line, flush=True)
+        if self.file:
+            self.file.write(line + "\n")
+            self.file.flush()
+        if self.tb:
+            for k, v in terms.items():
+                self.tb.add_scalar(k, v, it)
+            self.tb.add_scalar("speed/images_per_s", rate, it)
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+        if self.tb:
+            self.tb.close()
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] (or the skip's [-2, 2]) images to uint8, clamped only here, as the authors do when saving."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+def sample_grid(engine_or_G, faces: torch.Tensor, c_dim: int = 7) -> Image.Image:
+    """Rows: faces; columns: the input, then the face translated to each of the seven expressions."""
+    G = getattr(engine_or_G, "G", engine_or_G)
+    G = getattr(G, "module", G)
+    dev = next(G.parameters()).device
+    was = G.training
+    G.eval()
+    with torch.no_grad():
+        cols = [faces]
+        for k in range(c_dim):
+            c = torch.zeros(len(faces), c_dim, device=dev)
+            c[:, k] = 1
+            cols.append(G(faces.to(dev), c).cpu())
+    G.train(was)
+    n, s = len(faces), faces.shape[-1]
+    grid = torch.stack(cols, 1)                      # (n, 8, 3, s, s)
+    grid = to_uint8(grid).permute(0, 3, 1, 4, 2).reshape(n * s, (c_dim + 1) * s, 3)
+    return Image.fromarray(grid.numpy())
+
+
+def save_sample_grid(engine, faces, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sample_grid(engine, faces).save(path)
+    return path
+
+
+GRID_COLUMNS = ("input",) + EXPRESSIONS

@@ -1,0 +1,145 @@
+"""One US-GAN training iteration in plain PyTorch: no Ray, no files, no printing.
+
+    engine = Engine.build(cfg, device)            # G, D, Adam for each, the loss
+    terms = engine.train_step(x_real, label_org)  # one D step; a G step every n_critic-th call
+    engine.state_dict() / engine.load_state_dict(sd)   # everything a resumed run needs
+
+The Ray launcher (train.py) wraps G and D in DDP with `engine.wrap(fn)`; nothing here knows about it.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .config import Config
+from .losses import USGANLoss
+from .models import Discriminator, Generator
+
+
+def build_networks(cfg: Config):
+    """G and D of the configured architecture, on the CPU."""
+    m = cfg.model
+    G = Generator(c_dim=m.c_dim, conv_dim=m.g_conv_dim, res_blocks=m.g_res_blocks, ultimate_skip=m.ultimate_skip)
+    D = Discriminator(image_size=m.image_size, c_dim=m.c_dim, conv_dim=m.d_conv_dim, repeat_num=m.d_repeat_num)
+    return G, D
+
+
+def linear_decay_lr(base_lr: float, iteration: int, num_iters: int, num_iters_decay: int) -> float:
+    """Constant, then linear to 0 over the last num_iters_decay iterations (iteration counts from 0)."""
+    start = num_iters - num_iters_decay
+    if num_iters_decay <= 0 or iteration < start:
+        return base_lr
+    return base_lr * max(0.0, (num_iters - iteration) / num_iters_decay)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """bf16 autocast pays on CUDA with bf16 and on CPUs with native bf16 matrix units."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@dataclass
+class Engine:
+    G: torch.nn.Module
+    D: torch.nn.Module
+    g_opt: torch.optim.Optimizer
+    d_opt: torch.optim.Optimizer
+    cfg: Config
+    device: torch.device
+    iteration: int = 0
+
+    @classmethod
+    def build(cls, cfg: Config, device="cpu") -> "Engine":
+        device = torch.device(device)
+        G, D = build_networks(cfg)
+        fmt = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format
+        G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
+        o = cfg.optim
+        g_opt = torch.optim.Adam(G.parameters(), o.g_lr, (o.beta1, o.beta2))
+        d_opt = torch.optim.Adam(D.parameters(), o.d_lr, (o.beta1, o.beta2))
+        return cls(G, D, g_opt, d_opt, cfg, device)
+
+    def wrap(self, fn) -> None:
+        """Replace G and D by fn(G) and fn(D), e.g. DistributedDataParallel, keeping the optimizers."""
+        self.G, self.D = fn(self.G), fn(self.D)
+
+    @property
+    def loss(self) -> USGANLoss:
+        return USGANLoss(self.G, self.D, self.cfg.loss)
+
+    def _autocast(self):
+        if self.cfg.speed.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _set_lr(self) -> None:
+        o = self.cfg.optim
+        for opt, base in ((self.g_opt, o.g_lr), (self.d_opt, o.d_lr)):
+            for group in opt.param_groups:
+                group["lr"] = linear_decay_lr(base, self.iteration, o.num_iters, o.num_iters_decay)
+
+    def train_step(self, x_real: torch.Tensor, label_org: torch.Tensor) -> dict[str, float]:
+        """One iteration on a batch of images in [-1, 1] and their expression labels."""
+        c_dim, o = self.cfg.model.c_dim, self.cfg.optim
+        x_real = x_real.to(self.device, non_blocking=True)
+        if self.cfg.speed.channels_last:
+            x_real = x_real.contiguous(memory_format=torch.channels_last)
+        label_org = label_org.to(self.device, non_blocking=True)
+        # Target labels are a random permutation of the batch's own labels, as in the authors' code.
+        label_trg = label_org[torch.randperm(label_org.size(0), device=self.device)]
+        c_org = F.one_hot(label_org, c_dim).float()
+        c_trg = F.one_hot(label_trg, c_dim).float()
+        self._set_lr()
+
+        # =========================== Train the discriminator =========================== #
+        with self._autocast():
+            d_total, terms = self.loss.discriminator_phase(x_real, c_trg, label_org)
+        self.d_opt.zero_grad(set_to_none=True)
+        d_total.backward()
+        self.d_opt.step()
+
+        # ============================= Train the generator ============================= #
+        if (self.iteration + 1) % o.n_critic == 0:
+            with self._autocast():
+                g_total, g_terms = self.loss.generator_phase(x_real, c_org, c_trg, label_trg)
+            self.g_opt.zero_grad(set_to_none=True)
+            g_total.backward()
+            self.g_opt.step()
+            terms.update(g_terms)
+
+        self.iteration += 1
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out["lr"] = self.g_opt.param_groups[0]["lr"]
+        return out
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """G(x, one_hot(labels)) with per-image normalisation, as at the authors' test time."""
+        G = getattr(self.G, "module", self.G)
+        was_training = G.training
+        G.eval()
+        try:
+            return G(x.to(self.device), F.one_hot(labels.to(self.device), self.cfg.model.c_dim).float())
+        finally:
+            G.train(was_training)
+
+    def state_dict(self) -> dict:
+        unwrap = lambda m: getattr(m, "module", m)  # noqa: E731 - DDP keeps the real module in .module
+        return {"G": unwrap(self.G).state_dict(), "D": unwrap(self.D).state_dict(),
+                "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
+                "iteration": self.iteration}
+
+    def load_state_dict(self, sd: dict) -> None:
+        unwrap = lambda m: getattr(m, "module", m)  # noqa: E731
+        unwrap(self.G).load_state_dict(sd["G"])
+        unwrap(self.D).load_state_dict(sd["D"])
+        self.g_opt.load_state_dict(sd["g_opt"])
+        self.d_opt.load_state_dict(sd["d_opt"])
+        self.iteration = int(sd["iteration"])
