@@ -230,7 +230,8 @@ def spec_from_yaml(path: Path) -> dict[str, Any]:
         elif key == "methods":
             fields[key] = {str(n): rel(d) for n, d in value.items()}
         elif key == "groups":
-            fields[key] = read_groups(rel(value)) if isinstance(value, str) else {str(k): str(v) for k, v in value.items()}
+            fields[key] = (read_groups(rel(value)) if isinstance(value, str)
+                           else {str(k): str(v) for k, v in value.items()})
         elif key == "expressions":
             fields[key] = tuple(value)
         elif key in StudySpec.__dataclass_fields__:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
@@ -208,6 +209,33 @@ def _configure_sqlite(engine: Engine, begin_sql: str) -> None:
         conn.exec_driver_sql(begin_sql)
 
 
+class FifoLock:
+    """A mutex handed to waiters in arrival order, so no participant's write starves behind luckier threads."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Lock] = deque()
+
+    def __enter__(self) -> FifoLock:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return self
+            baton = threading.Lock()
+            baton.acquire()
+            self._waiters.append(baton)
+        baton.acquire()  # released by the holder that hands the lock to us; we now hold it
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()  # ownership passes directly; _held stays True
+            else:
+                self._held = False
+
+
 class StudyDB:
     """A database file with a reader and a writer engine; thread-safe, shared by every Streamlit session."""
 
@@ -225,11 +253,14 @@ class StudyDB:
         _configure_sqlite(self.read_engine, "BEGIN")
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        # SQLite admits one writer at a time; queueing this process's writers on a mutex hands the lock over
+        # at once and in arrival order, where SQLite's busy handler polls with growing sleeps (seconds at the tail).
+        self._write_lock = FifoLock()
         self.create_schema()
 
     def create_schema(self) -> None:
         """Create the tables and (re)create the votes_long view, atomically under the write lock."""
-        with self.write_engine.begin() as conn:
+        with self._write_lock, self.write_engine.begin() as conn:
             Base.metadata.create_all(conn)
             conn.exec_driver_sql("DROP VIEW IF EXISTS votes_long")
             conn.exec_driver_sql(VOTES_LONG_SQL)
@@ -239,7 +270,7 @@ class StudyDB:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session in one write transaction, committed on exit (rolled back on error)."""
-        with self._writer.begin() as session:
+        with self._write_lock, self._writer.begin() as session:
             yield session
 
     @contextmanager
@@ -247,6 +278,18 @@ class StudyDB:
         """A session over one consistent read snapshot."""
         with self._reader() as session, session.begin():
             yield session
+
+    @contextmanager
+    def write_conn(self) -> Iterator[Connection]:
+        """A Core connection in one write transaction: the hot paths (submit, shown stamps) skip the ORM."""
+        with self._write_lock, self.write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read_conn(self) -> Iterator[Connection]:
+        """A Core connection over one consistent read snapshot."""
+        with self.read_engine.begin() as conn:
+            yield conn
 
     def dispose(self) -> None:
         """Close every pooled connection (tests, shutdown)."""

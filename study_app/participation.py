@@ -150,76 +150,84 @@ def finish_instructions(db: StudyDB, participant_id: int) -> None:
                   .values(instructions_done_at=utcnow()))
 
 
+_T = Trial.__table__
+_P = Participant.__table__
+_VOTE_INSERT = sqlite_insert(Vote.__table__).on_conflict_do_nothing(
+    index_elements=["participant_id", "trial_id", "question"])
+
+
 def progress(db: StudyDB, participant_id: int) -> Progress:
     """The participant's state read from the database: the first unanswered trial is the current one."""
-    with db.read() as s:
-        p = s.get(Participant, participant_id)
-        if p is None:
+    with db.read_conn() as conn:
+        head = conn.execute(
+            select(_P.c.public_id, _P.c.instructions_done_at, _P.c.finished_at, _P.c.excluded, Study.image_dir,
+                   select(func.count()).where(_T.c.participant_id == participant_id).scalar_subquery(),
+                   select(func.count()).where(_T.c.participant_id == participant_id,
+                                              _T.c.answered_at.isnot(None)).scalar_subquery())
+            .join(Study.__table__, Study.id == _P.c.study_id).where(_P.c.id == participant_id)).one_or_none()
+        if head is None:
             raise LookupError(f"no participant {participant_id}")
-        study = s.get(Study, p.study_id)
-        assert study is not None
-        trials = list(s.scalars(select(Trial).where(Trial.participant_id == participant_id).order_by(Trial.ordinal)))
-        answered = sum(t.answered_at is not None for t in trials)
-        current = next((t for t in trials if t.answered_at is None), None)
+        public_id, instructions_at, finished_at, excluded, image_dir, total, answered = head
+        current = conn.execute(
+            select(_T.c.id, _T.c.ordinal, _T.c.is_catch, _T.c.layout, Item.expression, Item.input_token)
+            .join(Item.__table__, Item.id == _T.c.item_id)
+            .where(_T.c.participant_id == participant_id, _T.c.answered_at.is_(None))
+            .order_by(_T.c.ordinal).limit(1)).one_or_none()
         view = None
         if current is not None:
-            images_dir = Path(study.image_dir) / "images"
-            item = s.get(Item, current.item_id)
-            assert item is not None
-            tokens = dict(s.execute(select(Candidate.id, Candidate.token).where(Candidate.id.in_(current.layout))).all())
-            view = TrialView(current.id, current.ordinal, len(trials), item.expression, current.is_catch,
-                             images_dir / item.input_token, tuple(images_dir / tokens[c] for c in current.layout))
-        return Progress(p.id, p.public_id, p.instructions_done_at is not None, answered, len(trials), view,
-                        p.finished_at is not None, p.excluded)
+            trial_id, ordinal, is_catch, layout, expression, input_token = current
+            images_dir = Path(image_dir) / "images"
+            tokens = dict(conn.execute(select(Candidate.id, Candidate.token).where(Candidate.id.in_(layout))).all())
+            view = TrialView(trial_id, ordinal, total, expression, bool(is_catch), images_dir / input_token,
+                             tuple(images_dir / tokens[c] for c in layout))
+    return Progress(participant_id, public_id, instructions_at is not None, answered, total, view,
+                    finished_at is not None, bool(excluded))
 
 
 def mark_shown(db: StudyDB, trial_id: int) -> None:
     """Stamp the first time a trial was put on screen; response times are measured from it."""
-    with db.write() as s:
-        s.execute(update(Trial).where(Trial.id == trial_id, Trial.shown_at.is_(None)).values(shown_at=utcnow()))
+    with db.write_conn() as conn:
+        conn.execute(update(_T).where(_T.c.id == trial_id, _T.c.shown_at.is_(None)).values(shown_at=utcnow()))
 
 
 def submit(db: StudyDB, participant_id: int, trial_id: int, answers: dict[str, int]) -> SubmitResult:
-    """Store the three answers (screen positions) of one trial in one transaction; repeating it is a no-op."""
-    with db.write() as s:
-        trial = s.get(Trial, trial_id)
-        if trial is None or trial.participant_id != participant_id:
+    """Store the answers (screen positions) of one trial in one transaction; repeating it is a no-op."""
+    with db.write_conn() as conn:
+        row = conn.execute(select(_T.c.participant_id, _T.c.answered_at, _T.c.shown_at, _T.c.layout, _T.c.is_catch)
+                           .where(_T.c.id == trial_id)).one_or_none()
+        if row is None or row.participant_id != participant_id:
             raise LookupError("this trial does not belong to this participant")
-        wanted = questions_for(trial.is_catch)
+        if row.answered_at is not None:
+            finished = conn.execute(select(_P.c.finished_at).where(_P.c.id == participant_id)).scalar()
+            return SubmitResult(stored=False, finished=finished is not None)
+        wanted = questions_for(bool(row.is_catch))
         if set(answers) != set(wanted):
             raise ValueError(f"answers must cover exactly {wanted}")
-        if trial.answered_at is not None:
-            finished = s.scalar(select(Participant.finished_at).where(Participant.id == participant_id)) is not None
-            return SubmitResult(stored=False, finished=finished)
+        layout = row.layout
         for q, pos in answers.items():
-            if not 0 <= pos < len(trial.layout):
-                raise ValueError(f"position {pos} out of range for question {q}")
+            if not isinstance(pos, int) or not 0 <= pos < len(layout):
+                raise ValueError(f"position {pos!r} out of range for question {q}")
         now = utcnow()
-        shown = trial.shown_at or now
+        shown = row.shown_at or now
         response_ms = max(0, int((now - shown).total_seconds() * 1000))
-        rows = [dict(participant_id=participant_id, trial_id=trial_id, question=q, candidate_id=trial.layout[pos],
-                     position=pos, response_ms=response_ms, answered_at=now) for q, pos in answers.items()]
         # The unique key (participant, trial, question) turns a racing duplicate into nothing, never a 2nd row.
-        s.execute(sqlite_insert(Vote).values(rows).on_conflict_do_nothing(
-            index_elements=["participant_id", "trial_id", "question"]))
-        trial.answered_at = now
-        if trial.shown_at is None:
-            trial.shown_at = shown
-        participant = s.get(Participant, participant_id)
-        assert participant is not None
-        if trial.is_catch:
-            labels = dict(s.execute(select(Candidate.id, Candidate.label)
-                                    .where(Candidate.id.in_(trial.layout))).all())
-            if any(labels[trial.layout[pos]] != CATCH_LABEL for pos in answers.values()):
-                participant.catch_failures += 1
-                study = s.get(Study, participant.study_id)
-                assert study is not None
-                limit = int(study.options.get("exclude_after_failed_checks", 2))
-                participant.excluded = limit > 0 and participant.catch_failures >= limit
-        remaining = s.scalar(select(func.count()).select_from(Trial).where(
-            Trial.participant_id == participant_id, Trial.answered_at.is_(None), Trial.id != trial_id))
+        conn.execute(_VOTE_INSERT, [dict(participant_id=participant_id, trial_id=trial_id, question=q,
+                                         candidate_id=layout[pos], position=pos, response_ms=response_ms,
+                                         answered_at=now) for q, pos in answers.items()])
+        conn.execute(update(_T).where(_T.c.id == trial_id).values(answered_at=now, shown_at=shown))
+        if row.is_catch:
+            labels = dict(conn.execute(select(Candidate.id, Candidate.label).where(Candidate.id.in_(layout))).all())
+            if any(labels[layout[pos]] != CATCH_LABEL for pos in answers.values()):
+                options = conn.execute(select(Study.options).join(_P, _P.c.study_id == Study.id)
+                                       .where(_P.c.id == participant_id)).scalar()
+                limit = int(options.get("exclude_after_failed_checks", 2))
+                failures = _P.c.catch_failures + 1
+                conn.execute(update(_P).where(_P.c.id == participant_id).values(
+                    catch_failures=failures, excluded=(failures >= limit) if limit > 0 else False))
+        remaining = conn.execute(select(func.count()).where(_T.c.participant_id == participant_id,
+                                                            _T.c.answered_at.is_(None))).scalar()
         if remaining == 0:
-            participant.finished_at = now
+            conn.execute(update(_P).where(_P.c.id == participant_id).values(finished_at=now))
         return SubmitResult(stored=True, finished=remaining == 0)
 
 
