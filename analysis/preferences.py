@@ -63,7 +63,7 @@ def build_report(
     n_boot: int = 10_000,
     seed: int | None = 0,
     confidence: float = 0.95,
-    source: str = "the votes",
+    source: str = "the vote table",
 ) -> Report:
     """Validate, exclude, and compute the preference table, the tests, and the item and group breakdowns."""
     votes = validate(votes_df, source)
@@ -126,7 +126,8 @@ def preference_table(
     return preference_shares(kept, methods, questions, boot, confidence)
 
 
-def plot_preferences(table_df: pd.DataFrame, path: str | Path, title: str | None = None) -> list[Path]:
+def plot_preferences(table_df: pd.DataFrame, path: str | Path, title: str | None = None,
+                     note: str | None = "Error bars: 95 % CI, bootstrap over participants and items") -> list[Path]:
     """Grouped bars per question (one per method) with bootstrap error bars; writes PNG and SVG."""
     from matplotlib.figure import Figure   # no pyplot: no global state, safe inside a web server's threads
 
@@ -162,6 +163,8 @@ def plot_preferences(table_df: pd.DataFrame, path: str | Path, title: str | None
     ax.legend(frameon=False, ncols=min(len(methods), 4), loc="upper left", fontsize=8)
     if title:
         ax.set_title(title)
+    if note:
+        ax.set_xlabel(note, loc="right", fontsize=7, color="0.35")   # an axis label, so the layout makes room
     path.parent.mkdir(parents=True, exist_ok=True)
     written = [path.with_suffix(".png"), path.with_suffix(".svg")]
     fig.savefig(written[0], dpi=200)
@@ -253,7 +256,8 @@ def write_report(report: Report, out_dir: str | Path) -> list[Path]:
         if not frame.empty:
             frame.to_csv(out / f"{name}.csv", index=False)
             written.append(out / f"{name}.csv")
-    written += plot_preferences(report.preferences, out / "preferences")
+    note = f"Error bars: {_level(report.meta)} CI, two-way cluster bootstrap (participants and items)"
+    written += plot_preferences(report.preferences, out / "preferences", note=note)
     return written
 
 
@@ -390,8 +394,11 @@ def _notes(preferences: pd.DataFrame, tests: pd.DataFrame, meta: dict) -> list[s
         notes.append(f"tie for the most votes in {row['question']}: {row['tied_best']} ({int(row['best_votes'])} each)")
     if meta["participants_analysed"] < 2:
         notes.append("a single participant: the bootstrap resamples items only, and agreement (kappa) needs two")
-    notes.append("chi-square and binomial p-values treat votes as independent; the Rao-Scott p divides the "
-                 "chi-square by the design effect the cluster bootstrap measures")
+    notes.append("'p uniform' and 'p binomial' treat votes as independent, which votes clustered by participant and "
+                 "item are not; 'p Rao-Scott' divides the chi-square by the design effect the cluster bootstrap "
+                 "measures, and 'p boot' tests best vs second on the same bootstrap: read these two")
+    notes.append("the two-way bootstrap is mildly conservative (it counts vote-level noise twice; Owen 2007); "
+                 "with strongly clustered votes its coverage is close to nominal")
     if meta["repeated_votes_dropped"]:
         notes.append(f"{meta['repeated_votes_dropped']} repeated votes (same participant, item, question) dropped; "
                      f"the last answer kept")
@@ -425,9 +432,10 @@ def _tests_frame(tests: pd.DataFrame, m: dict) -> pd.DataFrame:
                            for b, s, t in zip(tests["best"], tests["second"], tests["tie"])],
         "votes": [f"{_int(b)}:{_int(s)}" for b, s in zip(tests["best_votes"], tests["second_votes"])],
         "p binomial": tests["binom_p"].map(_p),
-        "p Holm": tests["binom_p_holm"].map(_p),
+        "p binom Holm": tests["binom_p_holm"].map(_p),
         "diff pp [CI]": [f"{pct(d)} {_interval(lo, hi, pct)}" if np.isfinite(d) else "-"
                          for d, lo, hi in zip(tests["diff"], tests["diff_low"], tests["diff_high"])],
+        "p boot Holm": tests["diff_p_boot_holm"].map(_p),
         "Fleiss kappa": tests["fleiss_kappa"].map(lambda k: f"{k:.3f}" if np.isfinite(k) else "n/a"),
     })
 

@@ -162,7 +162,7 @@ def fleiss_kappa_unequal(table: np.ndarray) -> float:
 def question_tests(
     votes: pd.DataFrame, methods: list[str], questions: list[str], boot: Bootstrap | None, confidence: float = 0.95
 ) -> pd.DataFrame:
-    """Per question: chi-square vs uniform (plain and Rao-Scott), best vs second (binomial, Holm), Fleiss' kappa."""
+    """Per question: chi-square vs uniform (plain, Rao-Scott), best vs second (binomial, bootstrap; Holm), kappa."""
     alpha = 1 - confidence
     rows = []
     for question in questions:
@@ -196,30 +196,42 @@ def question_tests(
             row.update(best=methods[best], second=methods[second], best_votes=int(counts[best]),
                        second_votes=int(counts[second]), tie=len(tied) > 1, tied_best=", ".join(tied),
                        binom_p=float(sps.binomtest(int(counts[best]), pair, 0.5).pvalue) if pair else np.nan)
+            row["diff"] = 100 * (counts[best] - counts[second]) / n
             if shares is not None and np.isfinite(shares).any():
                 diff = shares[:, best] - shares[:, second]
-                low, high = np.nanquantile(diff, [alpha / 2, 1 - alpha / 2])
-                row.update(diff=100 * (counts[best] - counts[second]) / n, diff_low=100 * low, diff_high=100 * high)
+                diff = diff[np.isfinite(diff)]
+                low, high = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
+                # Clustering-aware companion of the binomial test: the bootstrap's two-sided p for "no difference".
+                boot_p = min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0)))
+                row.update(diff_low=100 * low, diff_high=100 * high, diff_p_boot=float(boot_p))
             else:
-                row.update(diff=100 * (counts[best] - counts[second]) / n, diff_low=np.nan, diff_high=np.nan)
+                row.update(diff_low=np.nan, diff_high=np.nan, diff_p_boot=np.nan)
         else:
             row.update(best=None, second=None, best_votes=np.nan, second_votes=np.nan, tie=False, tied_best="",
-                       binom_p=np.nan, diff=np.nan, diff_low=np.nan, diff_high=np.nan)
+                       binom_p=np.nan, diff=np.nan, diff_low=np.nan, diff_high=np.nan, diff_p_boot=np.nan)
         kappa, kappa_items, raters_min, raters_max = item_agreement(sub, methods)
         row.update(fleiss_kappa=kappa, kappa_items=kappa_items, raters_min=raters_min, raters_max=raters_max)
         rows.append(row)
     tests = pd.DataFrame(rows, columns=[
         "question", "n_votes", "methods", "chi2", "chi2_df", "chi2_p", "design_effect", "chi2_p_rao_scott",
         "best", "second", "best_votes", "second_votes", "tie", "tied_best", "binom_p", "binom_p_holm",
-        "diff", "diff_low", "diff_high", "fleiss_kappa", "kappa_items", "raters_min", "raters_max",
+        "diff", "diff_low", "diff_high", "diff_p_boot", "diff_p_boot_holm",
+        "fleiss_kappa", "kappa_items", "raters_min", "raters_max",
     ])
-    ok = tests["binom_p"].notna().to_numpy()
-    tests["binom_p_holm"] = np.nan
-    if ok.sum() == 1:
-        tests.loc[ok, "binom_p_holm"] = tests.loc[ok, "binom_p"]   # one test: nothing to correct for
-    elif ok.any():
-        tests.loc[ok, "binom_p_holm"] = multipletests(tests.loc[ok, "binom_p"].to_numpy(float), method="holm")[1]
+    tests["binom_p_holm"] = holm(tests["binom_p"].to_numpy(float))
+    tests["diff_p_boot_holm"] = holm(tests["diff_p_boot"].to_numpy(float))
     return tests
+
+
+def holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values (statsmodels) across the finite entries; NaN stays NaN."""
+    adjusted = np.full(len(pvalues), np.nan)
+    ok = np.isfinite(pvalues)
+    if ok.sum() == 1:
+        adjusted[ok] = pvalues[ok]   # one test: nothing to correct for
+    elif ok.any():
+        adjusted[ok] = multipletests(pvalues[ok], method="holm")[1]
+    return adjusted
 
 
 def item_shares(votes: pd.DataFrame, methods: list[str], questions: list[str], confidence: float = 0.95

@@ -85,7 +85,8 @@ def _declared_methods(con: sqlite3.Connection, names: set[str]) -> list[tuple[st
         if "studies" in names:
             table = pd.read_sql_query("SELECT * FROM studies", con)
             if "methods" in table.columns:
-                id_col = next((c for c in ("study_id", "id", "name") if c in table.columns), None)
+                # votes_long's study_id is the study's name in the app's schema, so a name beats a row id.
+                id_col = next((c for c in ("study_id", "name", "id") if c in table.columns), None)
                 pairs = []
                 for _, row in table.iterrows():
                     study = _text_or_none(row[id_col]) if id_col else None
@@ -131,7 +132,7 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
         raise VoteDataError(f"cannot parse {path} as CSV ({str(exc).splitlines()[0]})") from None
 
 
-def validate(raw: pd.DataFrame, source: str = "the votes") -> pd.DataFrame:
+def validate(raw: pd.DataFrame, source: str = "the vote table") -> pd.DataFrame:
     """Check the required columns, normalise types, and return a clean copy of the long votes."""
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
@@ -161,7 +162,7 @@ def validate(raw: pd.DataFrame, source: str = "the votes") -> pd.DataFrame:
     return votes
 
 
-def select_study(votes: pd.DataFrame, study_id: str | None, source: str = "the votes") -> pd.DataFrame:
+def select_study(votes: pd.DataFrame, study_id: str | None, source: str = "the vote table") -> pd.DataFrame:
     """Keep one study's votes; refuse to pool several studies silently."""
     studies = sorted(votes["study_id"].dropna().unique())
     if study_id is not None:

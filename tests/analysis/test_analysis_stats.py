@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pandas as pd
 import pytest
 from analysis_helpers import make_study_db
 from scipy import stats as sps
 from statsmodels.stats.inter_rater import fleiss_kappa
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis.preferences import build_report, format_markdown, format_text, plot_preferences, preference_table
 from analysis.simulate import simulate_study
 from analysis.stats import cluster_bootstrap, fleiss_kappa_unequal, item_agreement, resampled_shares
-from analysis.votes import VoteDataError, apply_exclusions, read_db, validate
+from analysis.votes import VoteDataError, apply_exclusions, read_csv, read_db, validate
 
 
 def votes_from(choices: dict[tuple[str, str], str], question: str = "realism") -> pd.DataFrame:
@@ -84,6 +87,8 @@ def test_table_numbers_match_scipy_and_statsmodels():
     raw = tests["binom_p"].to_numpy()
     assert tests["binom_p_holm"].min() == pytest.approx(min(1.0, 3 * raw.min()))
     assert (tests["binom_p_holm"] >= tests["binom_p"] - 1e-15).all()
+    np.testing.assert_allclose(tests["diff_p_boot_holm"], multipletests(tests["diff_p_boot"], method="holm")[1])
+    assert tests["diff_p_boot"].between(0, 1).all()
 
 
 def test_fleiss_kappa_known_values():
@@ -126,6 +131,7 @@ def test_ties_for_best_are_reported_as_ties():
     votes = votes_from({(f"p{p}", f"i{i}"): "AABBC"[(p + i) % 5] for p in range(5) for i in range(5)})
     tests = build_report(votes, n_boot=300).tests.iloc[0]
     assert tests["tie"] and tests["tied_best"] == "A, B" and tests["binom_p"] == 1.0
+    assert tests["diff"] == 0 and tests["diff_p_boot"] > 0.5  # resamples tip either way
     assert tests["best_votes"] == tests["second_votes"] == 10
     text = format_text(build_report(votes, n_boot=300))
     assert "A = B (tie)" in text and "tie for the most votes in realism: A, B" in text
@@ -195,3 +201,35 @@ def test_plot_writes_png_and_svg_whatever_the_suffix(tmp_path):
     assert [p.name for p in written] == ["prefs.png", "prefs.svg"]
     svg = (tmp_path / "fig" / "prefs.svg").read_text()
     assert all(word in svg for word in ("Realism", "Expression", "Identity"))
+
+
+def test_header_only_csv_and_broken_files_are_clear_errors(tmp_path):
+    header = tmp_path / "header.csv"
+    header.write_text("participant_id,item_id,question,method\n")
+    with pytest.raises(VoteDataError, match=r"^no votes yet in .*header.csv; run a study first$"):
+        validate(read_csv(header), str(header))
+    with pytest.raises(VoteDataError, match="is empty"):
+        read_csv(_touch(tmp_path / "empty.csv"))
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(VoteDataError, match="not a readable SQLite database"):
+        read_db(garbage)
+    with pytest.raises(VoteDataError, match="no votes yet in the vote table"):
+        preference_table(pd.DataFrame(columns=["participant_id", "item_id", "question", "method"]))
+
+
+def test_method_list_from_a_studies_json_column(tmp_path):
+    db = make_study_db(tmp_path / "s.sqlite", votes_from({("p1", "i1"): "B"}))
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT, methods JSON)")
+    con.execute("INSERT INTO studies (name, methods) VALUES ('s1', '[\"A\", \"B\", \"C\"]')")
+    con.commit()
+    con.close()
+    _, declared = read_db(db)
+    assert declared == [("s1", "A"), ("s1", "B"), ("s1", "C")]
+
+
+def _touch(path):
+    """An empty file."""
+    path.write_bytes(b"")
+    return path
