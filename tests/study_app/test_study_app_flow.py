@@ -250,3 +250,17 @@ def test_demo_folder_with_missing_expressions_builds_the_common_ones(tmp_path, m
     ensure_demo_study(db)
     con = sqlite3.connect(Path(db.path))
     assert con.execute("SELECT key FROM items").fetchall() == [("f1:happy",)]
+
+
+def test_committed_demo_stimuli_build_a_playable_study(tmp_path, monkeypatch):
+    from study_app.settings import DEMO_STIMULI_DIR
+    if not (DEMO_STIMULI_DIR / "inputs").is_dir():
+        pytest.skip("study_app/demo_stimuli is not in this checkout yet")
+    monkeypatch.delenv("USGAN_STUDY_DEMO_DIR", raising=False)
+    monkeypatch.delenv("USGAN_STUDY_NAME", raising=False)
+    monkeypatch.setenv("USGAN_STUDY_DB", str(tmp_path / "fresh.sqlite"))
+    at = consent_and_start(new_app())
+    assert at.radio and screen_text(at).startswith("Screen 1 of ")
+    con = sqlite3.connect(tmp_path / "fresh.sqlite")
+    assert con.execute("SELECT name FROM studies").fetchall() == [("demo",)]
+    assert con.execute("SELECT COUNT(DISTINCT method) FROM methods").fetchone()[0] >= 2
