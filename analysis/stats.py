@@ -43,6 +43,7 @@ def cluster_bootstrap(
     votes: pd.DataFrame, methods: list[str], questions: list[str], n_boot: int = 10_000, seed: int | None = 0
 ) -> Bootstrap:
     """Two-way (participant x item) cluster bootstrap of each question's vote shares, vectorised over resamples."""
+    votes = votes[votes["question"].isin(questions)]
     p_idx, participants = pd.factorize(votes["participant_id"])
     i_idx, items = pd.factorize(votes["item_id"])
     q_idx, m_idx = _codes(votes, questions, methods)
@@ -74,7 +75,7 @@ def resampled_shares(counts: np.ndarray, w_part: np.ndarray, w_item: np.ndarray)
 
 
 def _codes(votes: pd.DataFrame, questions: list[str], methods: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes of each vote's question and method; every value must be listed."""
+    """Integer codes of each vote's question and method; every value must be listed (filter questions first)."""
     q_idx = pd.Categorical(votes["question"], categories=questions).codes.astype(np.int64)
     m_idx = pd.Categorical(votes["method"], categories=methods).codes.astype(np.int64)
     if (m_idx < 0).any() or (q_idx < 0).any():
@@ -103,6 +104,7 @@ def preference_shares(
 ) -> pd.DataFrame:
     """One row per question and method: votes, percent, bootstrap CI, bootstrap SE, Wilson CI (percent units)."""
     alpha = 1 - confidence
+    votes = votes[votes["question"].isin(questions)]
     q_idx, m_idx = _codes(votes, questions, methods)
     n_q, n_m = len(questions), len(methods)
     counts = np.bincount(q_idx * n_m + m_idx, minlength=n_q * n_m).reshape(n_q, n_m)

@@ -59,6 +59,17 @@ def test_bootstrap_is_seeded_and_centred_on_the_estimate():
     np.testing.assert_allclose(a.shares["identity"].sum(axis=1), 1.0)
 
 
+def test_bootstrap_in_chunks_matches_one_block(monkeypatch):
+    votes = validate(simulate_study(n_participants=30, n_items=10, seed=12, n_catch=0))
+    methods, questions = sorted(votes["method"].unique()), ["realism"]
+    whole = cluster_bootstrap(votes, methods, questions, n_boot=3000, seed=1).shares["realism"]
+    monkeypatch.setattr("analysis.stats._CHUNK_CELLS", 50 * 80)  # about 50 resamples per block
+    chunked = cluster_bootstrap(votes, methods, questions, n_boot=3000, seed=1).shares["realism"]
+    assert chunked.shape == whole.shape and np.isfinite(chunked).all()
+    np.testing.assert_allclose(chunked.std(axis=0), whole.std(axis=0), rtol=0.1)
+    np.testing.assert_allclose(chunked.mean(axis=0), whole.mean(axis=0), atol=0.005)
+
+
 def test_clustered_votes_get_wider_intervals_than_wilson():
     table = preference_table(simulate_study(seed=21), n_boot=2000)
     boot_width = (table["ci_high"] - table["ci_low"]).mean()
