@@ -73,7 +73,8 @@ def run_phase(db: StudyDB, study_id: int, tag: str, participants: int, interval_
             if interval_s:
                 time.sleep(max(0.0, next_at - time.perf_counter()))
                 next_at += interval_s
-            part.mark_shown(db, trial.trial_id)
+            if not trial.shown:
+                part.mark_shown(db, trial.trial_id)
             answers = dict.fromkeys(part.questions_for(trial.is_catch), n % len(METHODS))
             t0 = time.perf_counter()
             part.submit(db, pid, trial.trial_id, answers)

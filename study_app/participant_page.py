@@ -24,7 +24,7 @@ def shared_db() -> StudyDB:
     return open_db()
 
 
-@st.cache_data(max_entries=2048)
+@st.cache_data(max_entries=512)
 def image_bytes(path: str) -> bytes:
     """A stimulus file's bytes; handing st.image bytes (not a path) keeps file names out of the page."""
     return Path(path).read_bytes()
@@ -122,7 +122,8 @@ def trial_screen(db: StudyDB, progress: part.Progress) -> None:
     """One trial: input left, candidates in their stored order, the questions in one form."""
     trial = progress.trial
     assert trial is not None
-    part.mark_shown(db, trial.trial_id)
+    if not trial.shown:  # first screen, or a trial whose stamp is missing; later ones are stamped by submit
+        part.mark_shown(db, trial.trial_id)
     n = len(trial.candidate_paths)
     st.progress(progress.answered / progress.total, text=f"Screen {progress.answered + 1} of {progress.total}")
     st.subheader(f"Target expression: {trial.expression}")

@@ -52,6 +52,7 @@ class TrialView:
     is_catch: bool
     input_path: Path
     candidate_paths: tuple[Path, ...]
+    shown: bool  # already stamped as displayed (by the previous submit, or an earlier render)
 
 
 @dataclass(frozen=True)
@@ -169,17 +170,18 @@ def progress(db: StudyDB, participant_id: int) -> Progress:
             raise LookupError(f"no participant {participant_id}")
         public_id, instructions_at, finished_at, excluded, image_dir, total, answered = head
         current = conn.execute(
-            select(_T.c.id, _T.c.ordinal, _T.c.is_catch, _T.c.layout, Item.expression, Item.input_token)
+            select(_T.c.id, _T.c.ordinal, _T.c.is_catch, _T.c.layout, Item.expression, Item.input_token,
+                   _T.c.shown_at)
             .join(Item.__table__, Item.id == _T.c.item_id)
             .where(_T.c.participant_id == participant_id, _T.c.answered_at.is_(None))
             .order_by(_T.c.ordinal).limit(1)).one_or_none()
         view = None
         if current is not None:
-            trial_id, ordinal, is_catch, layout, expression, input_token = current
+            trial_id, ordinal, is_catch, layout, expression, input_token, shown_at = current
             images_dir = Path(image_dir) / "images"
             tokens = dict(conn.execute(select(Candidate.id, Candidate.token).where(Candidate.id.in_(layout))).all())
             view = TrialView(trial_id, ordinal, total, expression, bool(is_catch), images_dir / input_token,
-                             tuple(images_dir / tokens[c] for c in layout))
+                             tuple(images_dir / tokens[c] for c in layout), shown_at is not None)
     return Progress(participant_id, public_id, instructions_at is not None, answered, total, view,
                     finished_at is not None, bool(excluded))
 
@@ -224,11 +226,14 @@ def submit(db: StudyDB, participant_id: int, trial_id: int, answers: dict[str, i
                 failures = _P.c.catch_failures + 1
                 conn.execute(update(_P).where(_P.c.id == participant_id).values(
                     catch_failures=failures, excluded=(failures >= limit) if limit > 0 else False))
-        remaining = conn.execute(select(func.count()).where(_T.c.participant_id == participant_id,
-                                                            _T.c.answered_at.is_(None))).scalar()
-        if remaining == 0:
+        upcoming = conn.execute(select(_T.c.id).where(_T.c.participant_id == participant_id,
+                                                      _T.c.answered_at.is_(None)).order_by(_T.c.ordinal)).scalars().all()
+        if upcoming:
+            # The next screen is drawn right after this commit: stamping it here saves each trial a write.
+            conn.execute(update(_T).where(_T.c.id == upcoming[0], _T.c.shown_at.is_(None)).values(shown_at=now))
+        else:
             conn.execute(update(_P).where(_P.c.id == participant_id).values(finished_at=now))
-        return SubmitResult(stored=True, finished=remaining == 0)
+        return SubmitResult(stored=True, finished=not upcoming)
 
 
 def questions_for(is_catch: bool) -> tuple[str, ...]:

@@ -14,7 +14,8 @@ print_lock = threading.Lock()
 def participant(n: int) -> None:
     pid = part.enroll(db, study_id, f"killed-{n}")
     while (trial := part.progress(db, pid).trial) is not None:
-        part.mark_shown(db, trial.trial_id)
+        if not trial.shown:
+            part.mark_shown(db, trial.trial_id)
         part.submit(db, pid, trial.trial_id, dict.fromkeys(part.questions_for(trial.is_catch), 0))
         with print_lock:  # the acknowledgement goes out only after the commit returned
             print(f"ACK {trial.trial_id}", flush=True)

@@ -21,7 +21,8 @@ def run_participant(db, study_id, n, barrier):
     pid = part.enroll(db, study_id, f"c{n}")
     submitted = 0
     while (trial := part.progress(db, pid).trial) is not None:
-        part.mark_shown(db, trial.trial_id)
+        if not trial.shown:
+            part.mark_shown(db, trial.trial_id)
         answers = dict.fromkeys(part.questions_for(trial.is_catch), n % 4)
         part.submit(db, pid, trial.trial_id, answers)
         part.submit(db, pid, trial.trial_id, answers)  # the double click

@@ -16,7 +16,8 @@ def answer_all(db, pid, pick=lambda trial, labels: 0):
         trial = prog.trial
         labels = trial_labels(db, trial.trial_id)
         pos = pick(trial, labels)
-        part.mark_shown(db, trial.trial_id)
+        if not trial.shown:
+            part.mark_shown(db, trial.trial_id)
         part.submit(db, pid, trial.trial_id, {q: pos for q in part.questions_for(trial.is_catch)})
     return prog
 
@@ -175,3 +176,20 @@ def test_csv_export_matches_the_view(db, study_id, tmp_path):
     assert set(frame["position"]) == {2}
     assert export_main(["--db", str(db.path), "--study", "nope", "--out", str(out)]) == 0
     assert pd.read_csv(out).empty and tuple(pd.read_csv(out).columns) == VOTES_LONG_COLUMNS
+
+
+def test_shown_stamps_first_display_and_submit_stamps_the_next_screen(db, study_id):
+    pid = part.enroll(db, study_id, "t")
+    first = part.progress(db, pid).trial
+    assert not first.shown
+    part.mark_shown(db, first.trial_id)
+    part.mark_shown(db, first.trial_id)  # a re-render keeps the first stamp
+    assert part.progress(db, pid).trial.shown
+    part.submit(db, pid, first.trial_id, dict.fromkeys(QUESTIONS, 0))
+    second = part.progress(db, pid).trial
+    assert second.shown
+    con = sqlite3.connect(db.path)
+    (answered,), (shown,) = con.execute(
+        "SELECT answered_at FROM trials WHERE id = ? UNION ALL SELECT shown_at FROM trials WHERE id = ?",
+        (first.trial_id, second.trial_id)).fetchall()
+    assert answered == shown
