@@ -22,6 +22,7 @@ class ProgressLog:
     def __init__(self, run_dir, total: int, images_per_iter: int, start: int = 0):
         self.total, self.images_per_iter = total, images_per_iter
         self.t_last, self.it_last = time.time(), start
+        self.last_terms: dict = {}   # G terms exist only every n_critic-th iteration: show the latest
         self.dir = Path(run_dir) if "://" not in str(run_dir) else None
         self.file = self.tb = None
         if self.dir:
@@ -33,7 +34,15 @@ class ProgressLog:
             except ImportError:  # tensorboard is optional at run time
                 self.tb = None
 
+    def note(self, text: str) -> None:
+        print(f"[train] {text}", flush=True)
+        if self.file:
+            self.file.write(f"# {text}\n")
+            self.file.flush()
+
     def write(self, it: int, terms: dict) -> None:
+        self.last_terms.update(terms)
+        terms = self.last_terms
         now = time.time()
         rate = (it - self.it_last) * self.images_per_iter / max(now - self.t_last, 1e-9)
         eta = (self.total - it) * self.images_per_iter / max(rate, 1e-9)

@@ -122,11 +122,15 @@ def train_loop_per_worker(config: dict) -> None:
                            hflip=cfg.data.hflip)
     fixed = data.as_float(data.test_idx[:8] if len(data.test_idx) >= 1 else data.train_idx[:8])
     log = ProgressLog(config["run_dir"], o.num_iters, o.batch_size * world, start) if rank == 0 else None
-    fail_at, _, marker = os.environ.get(FAIL_ONCE_ENV, "").partition(":")
+    if log and start:
+        log.note(f"resumed from iteration {start}")
+    fail_at, _, marker = (config.get("fail_once") or "").partition(":")
 
     for it in range(start, o.num_iters):
         if fail_at and it == int(fail_at) and rank == world - 1 and not Path(marker).exists():
             Path(marker).write_text(f"crashed at iteration {it}\n")
+            # Ray's controller collects reports by polling; give it the time a real crash after a checkpoint would.
+            time.sleep(3)
             os._exit(1)   # a hard worker death, as a lost node would look to Ray
         x, y = next(batches)
         terms = engine.train_step(x, y)
@@ -137,7 +141,7 @@ def train_loop_per_worker(config: dict) -> None:
             if rank == 0:
                 save_sample_grid(engine, fixed, Path(config["run_dir"]) / "samples" / f"{done:06d}.png")
         if done % r.checkpoint_every == 0 or done == o.num_iters:
-            metrics = {"iteration": done, **terms}
+            metrics = {"iteration": done, **terms, "rank_param_spread": rank_param_spread(engine, world)}
             if rank == 0:
                 with tempfile.TemporaryDirectory() as tmp:
                     save_checkpoint(tmp, engine, cfg)
@@ -148,28 +152,47 @@ def train_loop_per_worker(config: dict) -> None:
         log.close()
 
 
+def rank_param_spread(engine, world: int) -> float:
+    """Largest difference, across ranks, of any parameter tensor's sum: 0.0 while DDP keeps ranks in step."""
+    import torch
+    import torch.distributed as dist
+
+    unwrap = lambda m: getattr(m, "module", m)  # noqa: E731
+    sums = torch.stack([p.detach().double().sum().cpu() for m in (engine.G, engine.D) for p in unwrap(m).parameters()])
+    if world == 1:
+        return 0.0
+    gathered = [torch.zeros_like(sums) for _ in range(world)]
+    dist.all_gather(gathered, sums.to(next(unwrap(engine.G).parameters()).device) if dist.get_backend() == "nccl"
+                    else sums)
+    stacked = torch.stack([g.cpu() for g in gathered])
+    return float((stacked.max(0).values - stacked.min(0).values).max())
+
+
 # ------------------------------------------------------------------------------------------- launcher
-def plan_resources(cfg, cluster: dict) -> dict:
+def plan_resources(cfg, cluster: dict, node_cpus: list[float] | None = None) -> dict:
     """Workers, GPUs and CPUs per worker that fit the cluster; refuses what cannot work, before any worker."""
-    gpus, cpus = int(cluster.get("GPU", 0)), int(cluster.get("CPU", 1))
+    gpus, cpus = int(cluster.get("GPU", 0)), float(cluster.get("CPU", 1))
+    node_cpus = node_cpus or [cpus]
     r = cfg.run
     if r.gpus_per_worker > 0 and gpus == 0:
-        raise ConfigError(f"--gpus-per-worker {r.gpus_per_worker} asked for GPUs, but this Ray cluster has none "
-                          f"({cpus} CPUs); drop the flag to train on CPU workers")
-    use_gpu = gpus > 0
-    gpw = (r.gpus_per_worker or 1.0) if use_gpu else 0.0
-    if r.num_workers > 0:
-        n = r.num_workers
-    else:
-        n = int(gpus // gpw) if use_gpu else 1   # one CPU worker owns all cores; DDP on one machine's CPUs only adds copies
-    if use_gpu and n * gpw > gpus:
-        raise ConfigError(f"{n} workers x {gpw} GPU need {n * gpw:g} GPUs; the cluster has {gpus}: lower --num-workers")
-    # Leave a core for the driver and Train's controller when there are few.
-    cpw = r.cpus_per_worker or max(1.0, (cpus - (1 if cpus > 2 else 0)) // n) if not use_gpu else (r.cpus_per_worker or 1.0)
-    if not use_gpu and n * cpw > cpus:
-        cpw = max(0.1, cpus / n)   # fractional CPUs: several workers can still share a small machine
-    return {"num_workers": n, "use_gpu": use_gpu, "resources_per_worker": {"CPU": cpw, **({"GPU": gpw} if use_gpu else {})},
-            "threads": max(1, int(cpw))}
+        raise ConfigError(f"--gpus-per-worker {r.gpus_per_worker:g} asked for GPUs, but this Ray cluster has none "
+                          f"({cpus:g} CPUs); drop the flag to train on CPU workers")
+    if gpus > 0:
+        gpw = r.gpus_per_worker or 1.0
+        n = r.num_workers or int(gpus // gpw)          # every GPU of the cluster becomes a DDP worker
+        if n * gpw > gpus:
+            raise ConfigError(f"{n} workers x {gpw:g} GPU need {n * gpw:g} GPUs; the cluster has {gpus}: "
+                              "lower --num-workers")
+        cpw = r.cpus_per_worker or 1.0
+        return {"num_workers": n, "use_gpu": True, "resources_per_worker": {"CPU": cpw, "GPU": gpw},
+                "threads": max(1, int(cpw))}
+    # CPU only: one worker per node owning that node's cores (DDP inside one machine's CPUs only adds copies).
+    n = r.num_workers or len(node_cpus)
+    cpw = r.cpus_per_worker or max(1.0, min(node_cpus) if n <= len(node_cpus) else cpus // n)
+    if n * cpw > cpus:
+        raise ConfigError(f"{n} workers x {cpw:g} CPUs need {n * cpw:g} CPUs; the cluster has {cpus:g}: "
+                          "lower --num-workers or --cpus-per-worker (fractions are allowed)")
+    return {"num_workers": n, "use_gpu": False, "resources_per_worker": {"CPU": cpw}, "threads": max(1, int(cpw))}
 
 
 def run(cfg, skip_bad=False, quiet=False):
@@ -193,15 +216,16 @@ def run(cfg, skip_bad=False, quiet=False):
           f"from {', '.join(cfg.data.sources)}", flush=True)
 
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True,
-                 runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("USGAN_")}})
-    plan = plan_resources(cfg, ray.cluster_resources())
+        ray.init(address=os.environ.get("RAY_ADDRESS"))
+    node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU")]
+    plan = plan_resources(cfg, ray.cluster_resources(), node_cpus)
     print(f"[ray] {plan['num_workers']} worker(s), {'GPU' if plan['use_gpu'] else 'CPU'}, "
           f"{plan['resources_per_worker']} each", flush=True)
     data_ref = ray.put(data)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg.to_dict(), "data_ref": [data_ref], "run_dir": run_dir, "threads": plan["threads"]},
+        train_loop_config={"cfg": cfg.to_dict(), "data_ref": [data_ref], "run_dir": run_dir, "threads": plan["threads"],
+                           "fail_once": os.environ.get(FAIL_ONCE_ENV, "")},
         scaling_config=ray.train.ScalingConfig(num_workers=plan["num_workers"], use_gpu=plan["use_gpu"],
                                                resources_per_worker=plan["resources_per_worker"]),
         run_config=ray.train.RunConfig(
@@ -221,7 +245,6 @@ def main(argv=None) -> int:
             import yaml
             print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
             return 0
-        from .data import DatasetError  # noqa: F401 - imported for the except clause below
         print(f"[usgan] preset {cfg.preset}: {cfg.optim.num_iters} iterations, batch {cfg.optim.batch_size}, "
               f"{cfg.model.image_size}px, lambdas cls/rec/gp {cfg.loss.lambda_cls}/{cfg.loss.lambda_rec}/"
               f"{cfg.loss.lambda_gp}, data {', '.join(cfg.data.sources)}", flush=True)
