@@ -56,7 +56,8 @@ class DataConfig:
     test_fraction: float = 0.1       # of subjects, never of images: no face appears on both sides
     split_seed: int = 0
     align_faces: bool = False        # detect + align real photos with face_recognition before cropping
-    cache_dir: str = "data_cache"
+    # Absolute defaults: a `ray job submit` driver runs in a directory of Ray's choosing.
+    cache_dir: str = "~/.cache/usgan"
     hflip: bool = True
 
 
@@ -70,7 +71,7 @@ class SpeedConfig:
 @dataclass
 class RunConfig:
     name: str = "usgan-demo"
-    storage: str = "runs"
+    storage: str = "~/usgan-runs"     # a local dir, an NFS mount every node sees, or s3://bucket/prefix
     seed: int = 0
     log_every: int = 10
     sample_every: int = 100
