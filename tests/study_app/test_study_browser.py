@@ -113,6 +113,21 @@ def rows(server, sql, *args):
         con.close()
 
 
+SETTLED_JS = """() => document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state')
+    === 'notRunning' && !document.querySelector('[data-stale="true"]')"""
+
+
+def settle(page) -> None:
+    """Wait until the script run is over and no element of the previous run is still on screen."""
+    page.wait_for_function(SETTLED_JS)
+
+
+def wait_screen(page, text: str) -> None:
+    """Wait for a screen by its text, then for the run that drew it to finish."""
+    page.get_by_text(text).first.wait_for()
+    settle(page)
+
+
 def participant_of(page) -> str:
     return parse_qs(urlparse(page.url).query)["pid"][0]
 
@@ -122,13 +137,15 @@ def start_session(page, server) -> str:
     page.get_by_text("I have read the information").click()
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("heading", name="Instructions").wait_for()
+    settle(page)
     page.get_by_role("button", name="Start").click()
-    page.get_by_text(f"Screen 1 of {SCREENS}").wait_for()
+    wait_screen(page, f"Screen 1 of {SCREENS}")
     return participant_of(page)
 
 
 def image_srcs(page) -> list[str]:
     """Input first, then candidates in screen order."""
+    settle(page)
     imgs = page.locator('[data-testid="stImage"] img, [data-testid="stImageContainer"] img')
     imgs.first.wait_for()
     return [i.get_attribute("src") for i in imgs.all()]
@@ -156,7 +173,7 @@ def fill(page, choice: dict[int, int]) -> None:
 
 def answer_screen(page, number: int, plain: dict[int, int]) -> int | None:
     """Answer screen `number`; a catch screen gets the image identical to the input. Returns the catch pick."""
-    page.get_by_text(f"Screen {number} of {SCREENS}").wait_for()
+    wait_screen(page, f"Screen {number} of {SCREENS}")
     srcs = image_srcs(page)
     catch = page.locator('[data-testid="stRadio"]').count() == 1
     pick = None
@@ -167,7 +184,7 @@ def answer_screen(page, number: int, plain: dict[int, int]) -> int | None:
         fill(page, plain)
     page.get_by_role("button", name="Submit and continue").click()
     nxt = f"Screen {number + 1} of {SCREENS}" if number < SCREENS else "Thank you!"
-    page.get_by_text(nxt).first.wait_for()
+    wait_screen(page, nxt)
     return pick
 
 
@@ -175,7 +192,7 @@ def test_participant_session_stores_what_was_clicked_and_leaks_no_method(page, s
     pid = start_session(page, server)
     plain = {0: 0, 1: 1, 2: 3}
     for number in range(1, SCREENS + 1):
-        page.get_by_text(f"Screen {number} of {SCREENS}").wait_for()
+        wait_screen(page, f"Screen {number} of {SCREENS}")
         assert_no_method_name(page, server)
         answer_screen(page, number, plain)
     page.get_by_text("All your answers are saved.").wait_for()
@@ -201,7 +218,7 @@ def test_refresh_resumes_at_the_same_trial(page, server):
     answer_screen(page, 2, {0: 2, 1: 2, 2: 2})
     before = image_srcs(page)
     page.reload()
-    page.get_by_text(f"Screen 3 of {SCREENS}").wait_for()
+    wait_screen(page, f"Screen 3 of {SCREENS}")
     assert image_srcs(page) == before and participant_of(page) == pid
     assert rows(server, "SELECT COUNT(*) FROM participants WHERE public_id = ?", pid) == [(1,)]
 
@@ -212,7 +229,7 @@ def test_double_click_on_submit_stores_one_vote(page, server):
         pytest.fail("screen 1 is never a catch trial")
     fill(page, {0: 0, 1: 0, 2: 0})
     page.get_by_role("button", name="Submit and continue").dblclick()
-    page.get_by_text(f"Screen 2 of {SCREENS}").wait_for()
+    wait_screen(page, f"Screen 2 of {SCREENS}")
     time.sleep(1.5)  # let a second submission, if any was sent, reach the server and finish
     assert page.get_by_text(f"Screen 2 of {SCREENS}").count() == 1
     got = rows(server, "SELECT question, COUNT(*) FROM votes_long WHERE participant_id = ? GROUP BY question", pid)
@@ -221,7 +238,7 @@ def test_double_click_on_submit_stores_one_vote(page, server):
 
 def test_admin_page_refuses_without_secret(page, server):
     page.goto(server.base + "/admin")
-    page.get_by_text("The admin page is disabled").wait_for()
+    wait_screen(page, "The admin page is disabled")
     html = page.content()
     assert "Participants" not in html and "Download votes" not in html
     assert page.locator('[data-testid="stDataFrame"]').count() == 0
@@ -252,7 +269,7 @@ def test_server_sigkill_mid_study_loses_no_acknowledged_vote(page, server):
     server.sigkill()
     server.start()
     page.reload()
-    page.get_by_text("of 5").first.wait_for()
+    wait_screen(page, f"of {SCREENS}")
     per_trial = rows(server, "SELECT t.is_catch, COUNT(v.id) FROM trials t JOIN participants p ON p.id = "
                      "t.participant_id LEFT JOIN votes v ON v.trial_id = t.id WHERE p.public_id = ? "
                      "GROUP BY t.id ORDER BY t.ordinal", pid)
@@ -262,4 +279,4 @@ def test_server_sigkill_mid_study_loses_no_acknowledged_vote(page, server):
     assert counts[2] in (0, full[2])  # the in-flight one: all of it or none of it, never half
     assert sum(counts[3:]) == 0
     resumed = 4 if counts[2] else 3
-    page.get_by_text(f"Screen {resumed} of {SCREENS}").wait_for()
+    wait_screen(page, f"Screen {resumed} of {SCREENS}")
