@@ -161,24 +161,30 @@ def build_study(spec: StudySpec, db: StudyDB) -> int:
 
     try:
         input_tokens: dict[str, tuple[str, str]] = {}
+        input_bytes: dict[str, bytes] = {}
         for face, path in stimuli.inputs.items():
-            data = images.reencode_png(path, size)
+            input_bytes[face] = data = images.reencode_png(path, size)
             # The catch copy is a second file of the same bytes: nothing on disk marks it as the copy.
             input_tokens[face] = (put(data), put(data))
-        output_tokens = {key: put(images.reencode_png(path, size)) for key, path in stimuli.outputs.items()}
+        output_tokens: dict[tuple[str, str, str], tuple[str, bool]] = {}
+        for (name, face, expression), path in stimuli.outputs.items():
+            data = images.reencode_png(path, size)
+            output_tokens[(name, face, expression)] = (put(data), data == input_bytes[face])
         with db.write() as s:
             study = Study(name=spec.name, seed=seed, image_dir=str(out), methods=sorted(spec.methods),
                           options=study_options(spec))
             s.add(study)
             s.flush()
             for face, (input_token, catch_token) in input_tokens.items():
-                s.add(Candidate(study_id=study.id, face_id=face, label=CATCH_LABEL, token=catch_token))
+                s.add(Candidate(study_id=study.id, face_id=face, label=CATCH_LABEL, token=catch_token,
+                                matches_input=True))
                 for expression in spec.expressions:
                     item = Item(study_id=study.id, key=f"{face}:{expression}", face_id=face, expression=expression,
                                 item_group=spec.groups.get(face, ""), input_token=input_token)
                     item.candidates = [
                         Candidate(study_id=study.id, face_id=face, label=name,
-                                  token=output_tokens[(name, face, expression)])
+                                  token=output_tokens[(name, face, expression)][0],
+                                  matches_input=output_tokens[(name, face, expression)][1])
                         for name in sorted(spec.methods)]
                     s.add(item)
             s.flush()

@@ -83,6 +83,8 @@ class Candidate(Base):
     face_id: Mapped[str] = mapped_column(String(128))
     label: Mapped[str] = mapped_column(String(64))  # method name, or CATCH_LABEL
     token: Mapped[str] = mapped_column(String(64))  # random file name under <image_dir>/images/
+    # Same pixels as the input (the catch copy, or a method that returned its input): a right catch answer.
+    matches_input: Mapped[bool] = mapped_column(default=False, server_default="0")
 
     item: Mapped[Item | None] = relationship(back_populates="candidates")
 
@@ -168,7 +170,7 @@ SELECT p.public_id AS participant_id,
        c.label AS method,
        v.position AS position,
        CAST(t.is_catch AS INTEGER) AS is_catch,
-       CASE WHEN t.is_catch THEN CAST(c.label = '{CATCH_LABEL}' AS INTEGER) ELSE NULL END AS catch_passed,
+       CASE WHEN t.is_catch THEN CAST(c.matches_input AS INTEGER) ELSE NULL END AS catch_passed,
        v.response_ms AS response_ms,
        strftime({_ISO}, t.shown_at) AS shown_at,
        strftime({_ISO}, v.answered_at) AS answered_at
@@ -187,6 +189,14 @@ METHODS_VIEW_SQL = """
 CREATE VIEW methods AS
 SELECT s.name AS study_id, j.value AS method FROM studies s, json_each(s.methods) j ORDER BY s.id, j.key
 """
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Bring a database made by an earlier version up to date (create_all never alters a table)."""
+    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(candidates)")}
+    if "matches_input" not in columns:
+        conn.exec_driver_sql("ALTER TABLE candidates ADD COLUMN matches_input BOOLEAN NOT NULL DEFAULT 0")
+        conn.exec_driver_sql(f"UPDATE candidates SET matches_input = 1 WHERE label = '{CATCH_LABEL}'")
 
 
 def _configure_sqlite(engine: Engine, begin_sql: str) -> None:
@@ -262,6 +272,7 @@ class StudyDB:
         """Create the tables and (re)create the votes_long view, atomically under the write lock."""
         with self._write_lock, self.write_engine.begin() as conn:
             Base.metadata.create_all(conn)
+            _add_missing_columns(conn)
             conn.exec_driver_sql("DROP VIEW IF EXISTS votes_long")
             conn.exec_driver_sql(VOTES_LONG_SQL)
             conn.exec_driver_sql("DROP VIEW IF EXISTS methods")

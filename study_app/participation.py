@@ -218,8 +218,9 @@ def submit(db: StudyDB, participant_id: int, trial_id: int, answers: dict[str, i
                                          answered_at=now) for q, pos in answers.items()])
         conn.execute(update(_T).where(_T.c.id == trial_id).values(answered_at=now, shown_at=shown))
         if row.is_catch:
-            labels = dict(conn.execute(select(Candidate.id, Candidate.label).where(Candidate.id.in_(layout))).all())
-            if any(labels[layout[pos]] != CATCH_LABEL for pos in answers.values()):
+            right = dict(conn.execute(select(Candidate.id, Candidate.matches_input)
+                                      .where(Candidate.id.in_(layout))).all())
+            if not all(right[layout[pos]] for pos in answers.values()):
                 options = conn.execute(select(Study.options).join(_P, _P.c.study_id == Study.id)
                                        .where(_P.c.id == participant_id)).scalar()
                 limit = int(options.get("exclude_after_failed_checks", 2))

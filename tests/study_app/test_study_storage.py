@@ -193,3 +193,39 @@ def test_shown_stamps_first_display_and_submit_stamps_the_next_screen(db, study_
         "SELECT answered_at FROM trials WHERE id = ? UNION ALL SELECT shown_at FROM trials WHERE id = ?",
         (first.trial_id, second.trial_id)).fetchall()
     assert answered == shown
+
+
+def test_a_method_that_returns_its_input_also_passes_a_catch(tmp_path):
+    import shutil
+
+    from study_helpers import METHODS, make_stimuli, spec_for
+
+    from study_app.build import build_study
+    root = make_stimuli(tmp_path / "st", faces=("f1",), expressions=("happy", "sad"))
+    for expr in ("happy", "sad"):  # "USGAN" here is an identity mapping, like the demo's "unchanged"
+        shutil.copy(root / "inputs" / "f1.png", root / "methods" / "USGAN" / "f1" / f"{expr}.png")
+    db = StudyDB(tmp_path / "db.sqlite")
+    sid = build_study(spec_for(root, tmp_path / "o", expressions=("happy", "sad"), trials_per_participant=2,
+                               catch_trials=1), db)
+    con = sqlite3.connect(db.path)
+    flagged = dict(con.execute("SELECT label, MAX(matches_input) FROM candidates GROUP BY label").fetchall())
+    assert flagged == {**dict.fromkeys(METHODS, 0), "USGAN": 1, CATCH_LABEL: 1}
+    for n in range(8):  # enough participants that some catch trial shows both the copy and USGAN
+        pid = part.enroll(db, sid, f"u{n}")
+        answer_all(db, pid, pick=lambda t, labels: labels.index("USGAN") if "USGAN" in labels and t.is_catch
+                   else labels.index(CATCH_LABEL) if t.is_catch else 0)
+    rows = con.execute("SELECT method, catch_passed FROM votes_long WHERE is_catch = 1").fetchall()
+    assert ("USGAN", 1) in rows and all(passed == 1 for _, passed in rows)
+    assert con.execute("SELECT MAX(catch_failures) FROM participants").fetchone() == (0,)
+
+
+def test_older_database_gains_the_new_column(tmp_path):
+    path = tmp_path / "old.sqlite"
+    StudyDB(path).dispose()
+    con = sqlite3.connect(path)
+    con.executescript("DROP VIEW votes_long; ALTER TABLE candidates DROP COLUMN matches_input;")
+    con.close()
+    StudyDB(path).dispose()
+    con = sqlite3.connect(path)
+    assert "matches_input" in {r[1] for r in con.execute("PRAGMA table_info(candidates)")}
+    assert "catch_passed" in {d[0] for d in con.execute("SELECT * FROM votes_long").description}
