@@ -1,0 +1,60 @@
+"""What the evaluation-side CLIs (evaluate, synthesize, export, ablation) share: one-line errors and config resolution.
+
+Every bad input ends as a single `error: ...` line on stderr with exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .checkpoints import CheckpointError
+from .config import Config, ConfigError, load, preset, set_value
+from .data.expressions import UnknownExpression
+from .data.readers import DatasetError
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot work; the message names it and the fix."""
+
+
+EXPECTED_ERRORS = (UsageError, ConfigError, CheckpointError, DatasetError, UnknownExpression)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one `error:` line (no usage block), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def parser(prog: str, doc: str) -> OneLineParser:
+    return OneLineParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def resolve_config(ckpt_cfg: Config, config_path=None, preset_name=None, data=None, sets=()) -> Config:
+    """The checkpoint's own config, unless --config or --preset names another; --data and --set override it."""
+    if config_path and preset_name:
+        raise ConfigError("give either --preset or --config (a config file names its preset inside)")
+    cfg = load(config_path) if config_path else preset(preset_name) if preset_name else ckpt_cfg
+    # The network always comes from the checkpoint; a config file may only change data and run settings.
+    cfg.model = ckpt_cfg.model
+    if data:
+        cfg.data.sources = list(data)
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"--set {item!r} is not SECTION.KEY=VALUE, e.g. --set data.cache_dir=cache")
+        set_value(cfg, key.strip(), value.strip())
+    return cfg
+
+
+def run(main, argv=None, extra_errors=()) -> int:
+    """Call main(argv); expected errors become one `error:` line and exit code 2."""
+    try:
+        return main(argv) or 0
+    except EXPECTED_ERRORS + tuple(extra_errors) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

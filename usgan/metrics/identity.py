@@ -1,0 +1,92 @@
+"""Identity metrics from face_recognition (dlib) 128-D encodings: the paper's ACD and a local verification score.
+
+    from usgan.metrics.identity import encode, acd, local_verification_score
+    e_in, e_out = encode(inputs_uint8), encode(outputs_uint8)      # (N, 128) each, batched through dlib
+    acd(e_in, e_out)                                               # mean squared distance, lower is better
+    local_verification_score(e_in, e_out)                          # mean/std of a 0-100 likeness score
+
+The whole image is passed as the known face location, as the images are already aligned face crops; dlib
+then places its 5 landmarks inside it and encodes, exactly as `face_recognition.face_encodings(img,
+known_face_locations=[(0, w, h, 0)])` does (the tests check the two agree).
+
+The verification score is a LOCAL STAND-IN for the paper's Face++ FVS, which is a web service that cannot be
+reached from here. Its mapping from encoding distance d (plain, not squared) to 0-100 is a logistic curve
+centred on face_recognition's own same-person threshold:
+
+    score(d) = 100 / (1 + exp((d - 0.6) / 0.1))
+
+so d = 0.6 (the package's "same person" cut-off) scores 50, d = 0.4 scores 88, d = 0.3 scores 95, d = 0 scores
+99.8. It is monotone in d and therefore ranks methods like ACD does; it is not calibrated to Face++'s
+confidence and its absolute values must not be compared with the paper's Table 1 FVS column.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+SAME_PERSON_DISTANCE = 0.6      # face_recognition's default tolerance in compare_faces
+SCORE_SCALE = 0.1               # width of the logistic; see the module docstring
+LOCAL_FVS_LABEL = "local verification score (stand-in for Face++ FVS, not comparable to it)"
+
+
+def _as_hwc_uint8(images) -> list[np.ndarray]:
+    """Accept (N,3,H,W) tensors in uint8 or [-1, 1] floats, or (N,H,W,3) uint8 arrays; return contiguous HWC."""
+    if isinstance(images, torch.Tensor):
+        if images.dtype != torch.uint8:
+            images = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        images = images.cpu().permute(0, 2, 3, 1).numpy()
+    arr = np.asarray(images)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f"expected (N,3,H,W) tensors or (N,H,W,3) uint8 arrays, got {arr.shape} {arr.dtype}")
+    return [np.ascontiguousarray(a) for a in arr]
+
+
+def encode(images, batch_size: int = 32, progress=None) -> np.ndarray:
+    """128-D encodings of face crops, (N, 128) float64; each crop is taken whole as the face box."""
+    import dlib
+    import face_recognition.api as fr
+
+    imgs = _as_hwc_uint8(images)
+    out = np.zeros((len(imgs), 128))
+    for s in range(0, len(imgs), batch_size):
+        chunk = imgs[s:s + batch_size]
+        # Same box as face_recognition's _css_to_rect((0, w, h, 0)), so results match face_encodings exactly.
+        shapes = [dlib.full_object_detections([fr.pose_predictor_5_point(im, dlib.rectangle(0, 0, im.shape[1],
+                                                                                          im.shape[0]))])
+                  for im in chunk]
+        # num_jitters=1 is face_encodings' default; dlib treats it as "no jitter".
+        descriptors = fr.face_encoder.compute_face_descriptor(chunk, shapes, 1)
+        out[s:s + len(chunk)] = np.array([np.array(d[0]) for d in descriptors])
+        if progress is not None:
+            progress.update(len(chunk))
+    return out
+
+
+def squared_distances(e_a: np.ndarray, e_b: np.ndarray) -> np.ndarray:
+    """Per-pair squared Euclidean distance between two (N, 128) encoding arrays."""
+    return ((np.asarray(e_a) - np.asarray(e_b)) ** 2).sum(axis=1)
+
+
+def acd(e_in: np.ndarray, e_out: np.ndarray) -> float:
+    """Average content distance: mean squared distance between input and output encodings (lower is better)."""
+    return float(squared_distances(e_in, e_out).mean())
+
+
+def verification_scores(e_a: np.ndarray, e_b: np.ndarray) -> np.ndarray:
+    """Per-pair 0-100 local verification score (local stand-in for Face++ FVS; mapping in the module docstring)."""
+    d = np.sqrt(squared_distances(e_a, e_b))
+    return 100.0 / (1.0 + np.exp((d - SAME_PERSON_DISTANCE) / SCORE_SCALE))
+
+
+def local_verification_score(e_a: np.ndarray, e_b: np.ndarray) -> dict:
+    """Mean and standard deviation of the local score, and the share of pairs under the same-person threshold."""
+    s = verification_scores(e_a, e_b)
+    d = np.sqrt(squared_distances(e_a, e_b))
+    return {"mean": float(s.mean()), "std": float(s.std()), "same_person_rate": float((d < SAME_PERSON_DISTANCE).mean())}
+
+
+def score_of_distance(d: float) -> float:
+    """The local score of one plain encoding distance (for docs and tests)."""
+    return 100.0 / (1.0 + math.exp((d - SAME_PERSON_DISTANCE) / SCORE_SCALE))
