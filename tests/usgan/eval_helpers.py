@@ -1,0 +1,57 @@
+"""Shared by the evaluate / synthesize / export tests: tiny checkpoints, the astronaut photo, CLI runs."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from usgan.authors_reference import AuthorsGenerator
+
+REPO = Path(__file__).resolve().parents[2]
+ASTRONAUT = REPO / "tests" / "data" / "astronaut.png"
+# Eileen Collins' face in the 512x512 astronaut photo, (left, top, right, bottom), from face_recognition.
+ASTRONAUT_FACE = (175, 76, 265, 166)
+
+
+def authors_checkpoint(path, conv_dim=8, seed=0) -> AuthorsGenerator:
+    """A stock-PyTorch generator with randomised IN affine weights and running stats, saved as the authors do."""
+    torch.manual_seed(seed)
+    ref = AuthorsGenerator(conv_dim=conv_dim)
+    for m in ref.modules():
+        if isinstance(m, torch.nn.InstanceNorm2d):
+            # Non-trivial running stats: a loader that normalised with them (.eval()) would give other images.
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.3, 0.3)
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+    torch.save(ref.state_dict(), path)
+    return ref
+
+
+def face_crop(size=128) -> np.ndarray:
+    """The astronaut's face with some margin, resized: an aligned-looking crop for encoding tests."""
+    l, t, r, b = ASTRONAUT_FACE
+    pad = 25
+    im = Image.open(ASTRONAUT).convert("RGB").crop((l - pad, t - pad, r + pad, b + pad))
+    return np.array(im.resize((size, size), Image.BICUBIC))
+
+
+def run_cli(module: str, *args, timeout=120) -> subprocess.CompletedProcess:
+    """python -m module args, from the repo root, capturing text output."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_one_line_error(proc, *fragments):
+    """Exit code 2, stderr is exactly one `error:` line naming the problem, no traceback."""
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-500:], err[-2000:])
+    assert "Traceback" not in err and "Traceback" not in proc.stdout
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])

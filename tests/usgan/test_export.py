@@ -1,0 +1,40 @@
+"""ONNX export: dynamic batch, parity with PyTorch and the authors' module under real ONNX Runtime; CLI errors."""
+import json
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from usgan.authors_reference import authors_all_expressions
+from usgan.export import main
+
+from .eval_helpers import assert_one_line_error, authors_checkpoint, run_cli
+
+
+def test_onnx_export_matches_the_authors_module_at_any_batch(tmp_path, capsys):
+    ckpt = tmp_path / "usgan_87_G.ckpt"
+    ref = authors_checkpoint(ckpt, conv_dim=8, seed=1)
+    onnx_path = tmp_path / "g.onnx"
+    assert main(["--checkpoint", str(ckpt), "--onnx", str(onnx_path), "--image-size", "32", "--check-batch", "5"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["max_abs_diff"] < 1e-4 and set(report["per_batch"]) == {"1", "5"}
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].shape[0] == sess.get_inputs()[1].shape[0] == "batch"
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    ref.train()
+    theirs = authors_all_expressions(ref, x)                        # (7, 3, 3, S, S)
+    xs = x[None].expand(7, -1, -1, -1, -1).reshape(21, 3, 32, 32).numpy()
+    cs = np.repeat(np.eye(7, dtype=np.float32), 3, axis=0)
+    got = sess.run(None, {"image": xs, "target": cs})[0].reshape(7, 3, 3, 32, 32)
+    assert np.abs(got - theirs.numpy()).max() < 1e-4
+
+
+def test_export_cli_errors(tmp_path):
+    proc = run_cli("usgan.export", "--checkpoint", tmp_path / "none.ckpt", "--onnx", tmp_path / "g.onnx")
+    assert_one_line_error(proc, "does not exist")
+    bad = tmp_path / "junk.ckpt"
+    bad.write_bytes(b"\x00not a checkpoint")
+    proc = run_cli("usgan.export", "--checkpoint", bad, "--onnx", tmp_path / "g.onnx")
+    assert_one_line_error(proc, "cannot read checkpoint")
+    proc = run_cli("usgan.export", "--checkpoint", bad, "--onnx", tmp_path / "g.txt")
+    assert_one_line_error(proc, "should name a .onnx file")
