@@ -76,6 +76,7 @@ class RunConfig:
     log_every: int = 10
     sample_every: int = 100
     checkpoint_every: int = 200
+    validate_every: int = 0          # iterations between held-out scores (0: off); Ray Tune sets it
     num_workers: int = 0             # 0: derive from the cluster (all GPUs, else CPU workers)
     gpus_per_worker: float = 0.0     # 0 with GPUs present means 1
     cpus_per_worker: float = 0.0     # 0: derived from the cluster's CPUs

@@ -98,6 +98,7 @@ def train_loop_per_worker(config: dict) -> None:
         torch.set_num_threads(int(config["threads"]))
     device = get_device()
     data = ray.get(config["data_ref"])[0]   # every node gets the decoded images from the object store
+    validator = ray.get(config["validator_ref"][0]) if config.get("validator_ref") and cfg.run.validate_every else None
 
     torch.manual_seed(cfg.run.seed)           # identical initial weights on every rank
     engine = Engine.build(cfg, device)
@@ -137,14 +138,20 @@ def train_loop_per_worker(config: dict) -> None:
         done = engine.iteration
         if log and (done % r.log_every == 0 or done == o.num_iters):
             log.write(done, terms)
-        if done % r.sample_every == 0 or done == o.num_iters:
-            if rank == 0:
-                save_sample_grid(engine, fixed, Path(config["run_dir"]) / "samples" / f"{done:06d}.png")
-        if done % r.checkpoint_every == 0 or done == o.num_iters:
+        if rank == 0 and "://" not in config["run_dir"] and (done % r.sample_every == 0 or done == o.num_iters):
+            save_sample_grid(engine, fixed, Path(config["run_dir"]) / "samples" / f"{done:06d}.png")
+        want_val = validator is not None and (done % r.validate_every == 0 or done == o.num_iters)
+        if want_val or done % r.checkpoint_every == 0 or done == o.num_iters:
             metrics = {"iteration": done, **terms, "rank_param_spread": rank_param_spread(engine, world)}
-            if rank == 0:
+            if want_val and rank == 0:
+                metrics.update(validator(engine.G, data))
+                log.note(" ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("val/")))
+            if want_val and done % r.checkpoint_every and done != o.num_iters:
+                ray.train.report(metrics, checkpoint=None)   # every rank reports; rank 0's metrics are kept
+            elif rank == 0:
                 with tempfile.TemporaryDirectory() as tmp:
                     save_checkpoint(tmp, engine, cfg)
+                    save_sample_grid(engine, fixed, Path(tmp) / "samples.png")   # travels to s3:// storage too
                     ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
             else:
                 ray.train.report(metrics, checkpoint=None)
@@ -195,46 +202,64 @@ def plan_resources(cfg, cluster: dict, node_cpus: list[float] | None = None) -> 
     return {"num_workers": n, "use_gpu": False, "resources_per_worker": {"CPU": cpw}, "threads": max(1, int(cpw))}
 
 
-def run(cfg, skip_bad=False, quiet=False):
-    """Train on Ray with `cfg`; returns (result, run_dir). The caller's config is saved beside the results."""
+def data_tag(cfg, data) -> str:
+    """Names what a classifier was trained on: the sources, the image size and the split."""
+    import hashlib
+    key = f"{sorted(cfg.data.sources)}|{cfg.model.image_size}|{cfg.data.split_seed}|{cfg.data.test_fraction}|{len(data.records)}"
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def prepare(cfg, skip_bad=False, quiet=False, split_dir=None) -> dict:
+    """Read and decode the data on the driver (a bad path fails here, in one line, before Ray starts), then
+    hand it, and the validator when validation is on, to Ray's object store for every worker on every node."""
+    import ray
+
+    from .data import load_data
+
+    data = load_data(cfg.data, cfg.model.image_size, split_file=(Path(split_dir) / "split.json") if split_dir else None,
+                     skip_bad=skip_bad, progress=not quiet)
+    print(f"[data] {len(data.train_idx)} training / {len(data.test_idx)} test images "
+          f"from {', '.join(cfg.data.sources)}", flush=True)
+    validator = None
+    if cfg.run.validate_every:
+        from .metrics.validation import build_validator
+        validator = build_validator(data, Path(cfg.data.cache_dir).expanduser(), data_tag(cfg, data), progress=not quiet)
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"))
+    # Refs travel inside lists so Ray hands them over as refs instead of resolving them at the call.
+    return {"data_ref": [ray.put(data)], "validator_ref": [ray.put(validator)] if validator else None}
+
+
+def run(cfg, skip_bad=False, quiet=False, callbacks=None, prepared=None):
+    """Train on Ray with `cfg`; returns (result, run_dir). The resolved config is saved beside the results."""
     import ray
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from .data import load_data
-
     storage = resolve_storage(cfg.run.storage)
     run_dir = f"{storage.rstrip('/')}/{cfg.run.name}"
-    if "://" not in run_dir:
+    local = "://" not in run_dir
+    if local:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         cfg.save(Path(run_dir) / "config.yaml")
-    # Read and decode the data here, on the driver: a missing path or an empty dataset fails now, in one line.
-    data = load_data(cfg.data, cfg.model.image_size,
-                     split_file=(Path(run_dir) / "split.json") if "://" not in run_dir else None,
-                     skip_bad=skip_bad, progress=not quiet)
-    print(f"[data] {len(data.train_idx)} training / {len(data.test_idx)} test images "
-          f"from {', '.join(cfg.data.sources)}", flush=True)
-
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"))
+    prepared = prepared or prepare(cfg, skip_bad, quiet, split_dir=run_dir if local else None)
     node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU")]
     plan = plan_resources(cfg, ray.cluster_resources(), node_cpus)
     print(f"[ray] {plan['num_workers']} worker(s), {'GPU' if plan['use_gpu'] else 'CPU'}, "
           f"{plan['resources_per_worker']} each", flush=True)
-    data_ref = ray.put(data)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg.to_dict(), "data_ref": [data_ref], "run_dir": run_dir, "threads": plan["threads"],
+        train_loop_config={"cfg": cfg.to_dict(), **prepared, "run_dir": run_dir, "threads": plan["threads"],
                            "fail_once": os.environ.get(FAIL_ONCE_ENV, "")},
         scaling_config=ray.train.ScalingConfig(num_workers=plan["num_workers"], use_gpu=plan["use_gpu"],
                                                resources_per_worker=plan["resources_per_worker"]),
         run_config=ray.train.RunConfig(
             name=cfg.run.name, storage_path=storage,
             failure_config=ray.train.FailureConfig(max_failures=cfg.run.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            callbacks=callbacks or []),
     )
-    result = trainer.fit()
-    return result, run_dir
+    return trainer.fit(), run_dir
 
 
 def main(argv=None) -> int:

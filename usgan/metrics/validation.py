@@ -1,0 +1,55 @@
+"""The validation objective a run reports every few hundred iterations, and that Ray Tune optimises.
+
+    expression_accuracy : share of held-out translations the independent classifier reads as the target
+    identity_error      : synthetic data: L1 to the true target / L1 of the untouched input to it
+                          (0 = perfect, 1 = no better than returning the input); real data: ACD / 0.36
+                          (0.36 is face_recognition's same-person threshold, squared)
+    objective           : expression_accuracy - IDENTITY_WEIGHT * identity_error   (higher is better)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .expression_classifier import ExpressionNet
+from .synthetic_scores import translation_scores
+
+IDENTITY_WEIGHT = 0.5
+
+
+def objective(expression_accuracy: float, identity_error: float, identity_weight: float = IDENTITY_WEIGHT) -> float:
+    return expression_accuracy - identity_weight * identity_error
+
+
+@dataclass
+class Validator:
+    """Carries the classifier's weights to the workers (plain tensors pickle through Ray's object store)."""
+    classifier_state: dict
+    max_faces: int = 24
+
+    def classifier(self) -> ExpressionNet:
+        net = ExpressionNet()
+        net.load_state_dict(self.classifier_state)
+        return net.eval()
+
+    @torch.no_grad()
+    def __call__(self, G, data) -> dict:
+        s = translation_scores(G, data, self.classifier(), split="test", max_faces=self.max_faces)
+        ident = s["l1_to_target"] / max(s["l1_input_to_target"], 1e-8)
+        return {"val/expression_accuracy": s["target_accuracy"], "val/identity_error": ident,
+                "val/objective": objective(s["target_accuracy"], ident)}
+
+
+def build_validator(data, cache_dir, tag: str, progress=True) -> Validator:
+    """The validator for data with known targets (the synthetic set); trains its classifier once."""
+    from .expression_classifier import load_or_train
+    gt = data.ground_truth()
+    test_subjects = {data.records[i].subject for i in data.test_idx.tolist()}
+    if not any((s, k) in gt for s in test_subjects for k in range(7) if k):
+        raise ValueError("validation needs faces whose every expression is known (the synthetic set); "
+                         "real datasets are validated with ACD by python -m usgan.evaluate")
+    net, acc = load_or_train(data, cache_dir, tag, progress)
+    if progress:
+        print(f"[validation] independent expression classifier: {acc:.1%} on held-out ground truth")
+    return Validator({k: v.clone() for k, v in net.state_dict().items()})
