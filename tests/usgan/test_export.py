@@ -8,7 +8,7 @@ import torch
 from usgan.authors_reference import authors_all_expressions
 from usgan.export import main
 
-from .eval_helpers import assert_one_line_error, authors_checkpoint, run_cli
+from .eval_helpers import assert_main_error, assert_one_line_error, authors_checkpoint, run_cli, run_main
 
 
 def test_onnx_export_matches_the_authors_module_at_any_batch(tmp_path, capsys):
@@ -29,12 +29,12 @@ def test_onnx_export_matches_the_authors_module_at_any_batch(tmp_path, capsys):
     assert np.abs(got - theirs.numpy()).max() < 1e-4
 
 
-def test_export_cli_errors(tmp_path):
+def test_export_cli_errors(tmp_path, capsys):
+    # One real process (no traceback reaches the terminal), the other cases through the same run() in-process.
     proc = run_cli("usgan.export", "--checkpoint", tmp_path / "none.ckpt", "--onnx", tmp_path / "g.onnx")
     assert_one_line_error(proc, "does not exist")
     bad = tmp_path / "junk.ckpt"
     bad.write_bytes(b"\x00not a checkpoint")
-    proc = run_cli("usgan.export", "--checkpoint", bad, "--onnx", tmp_path / "g.onnx")
-    assert_one_line_error(proc, "cannot read checkpoint")
-    proc = run_cli("usgan.export", "--checkpoint", bad, "--onnx", tmp_path / "g.txt")
-    assert_one_line_error(proc, "should name a .onnx file")
+    assert_main_error(run_main(main, capsys, "--checkpoint", bad, "--onnx", tmp_path / "g.onnx"), "cannot read checkpoint")
+    assert_main_error(run_main(main, capsys, "--checkpoint", bad, "--onnx", tmp_path / "g.txt"), "should name a .onnx")
+    assert_main_error(run_main(main, capsys, "--onnx", tmp_path / "g.onnx"), "required: --checkpoint")

@@ -14,7 +14,8 @@ from usgan.step import Engine
 from usgan.synthesize import main, synthesize_photo
 from usgan.checkpoints import load_generator
 
-from .eval_helpers import ASTRONAUT, ASTRONAUT_FACE, assert_one_line_error, authors_checkpoint, run_cli
+from .eval_helpers import (ASTRONAUT, ASTRONAUT_FACE, assert_main_error, assert_one_line_error, authors_checkpoint,
+                           run_cli, run_main)
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +102,17 @@ def test_grayscale_rgba_exif_and_large_photos(tiny_ckpt, tmp_path):
     assert abs(big[3] / 2000 * 512 - ASTRONAUT_FACE[0]) < 25
 
 
-def test_synthesize_cli_errors(tiny_ckpt, tmp_path):
+def test_synthesize_cli_errors(tiny_ckpt, tmp_path, capsys):
     blank = tmp_path / "wall.png"
     Image.new("RGB", (200, 160), (128, 128, 128)).save(blank)
     proc = run_cli("usgan.synthesize", "--checkpoint", tiny_ckpt, "--input", blank, "--out", tmp_path / "o")
     assert_one_line_error(proc, "no face found", "--crop center")
-    proc = run_cli("usgan.synthesize", "--checkpoint", tiny_ckpt, "--input", tmp_path / "nope.jpg", "--out", tmp_path)
-    assert_one_line_error(proc, "does not exist")
+    assert_main_error(run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", tmp_path / "nope.jpg",
+                               "--out", tmp_path), "does not exist")
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    proc = run_cli("usgan.synthesize", "--checkpoint", tiny_ckpt, "--input", tmp_path / "broken.jpg",
-                   "--expression", "happy", "--out", tmp_path / "o")
-    assert_one_line_error(proc, "cannot read image")
+    assert_main_error(run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", tmp_path / "broken.jpg",
+                               "--expression", "happy", "--out", tmp_path / "o"), "cannot read image")
+    assert_main_error(run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", blank, "--expression", "smug",
+                               "--out", tmp_path / "o"), "unknown expression 'smug'")
+    assert_main_error(run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", blank, "--crop", "face",
+                               "--out", tmp_path / "o"), "--crop")

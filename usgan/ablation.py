@@ -1,0 +1,194 @@
+"""The paper's architecture ablation on the synthetic faces: US-GAN, no skip, 6 blocks, 6 blocks + skip.
+
+    python -m usgan.ablation                         # CPU-sized: about 10 minutes on 2 cores
+    python -m usgan.ablation --iters 3000 --device cuda --preset demo --faces 24 --out outputs/ablation-3k
+    python -m usgan.ablation --config my.yaml --iters 500
+
+Every variant trains for the same iterations from the same seed on the same batches with the plain-PyTorch
+Engine (no Ray), changing only the generator: residual blocks 1 or 6, ultimate skip on or off; the loss
+weights, optimiser and data stay those of the chosen config. Each is then scored on the same test faces,
+translated to every other expression:
+- identity error to the ground truth: L1 to the same synthetic person showing the target expression (the set
+  renders every identity in all seven), and ACD between output and that ground truth;
+- expression accuracy from the independent classifier trained on the ground truth;
+- ACD input vs output (the paper's) and the local verification score (a stand-in for Face++ FVS).
+Writes DIR/ablation.json, DIR/ablation.md and DIR/ablation_grid.png (rows: faces x variants, columns: input
+and the seven expressions), like the paper's Figures 10 and 11.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .cli_common import UsageError, parser, run
+from .config import load, preset, set_value, validate
+from .data.expressions import EXPRESSIONS
+from .models import count_parameters
+from .run_outputs import sample_grid
+
+VARIANTS = [  # (name, residual blocks, ultimate skip)
+    ("US-GAN (1 block + skip)", 1, True),
+    ("no skip (1 block)", 1, False),
+    ("6 blocks (StarGAN-like)", 6, False),
+    ("6 blocks + skip", 6, True),
+]
+
+
+def ablation_config(a):
+    """The base config: preset `ablation-cpu` sizes (a smaller demo) unless --preset/--config says otherwise."""
+    if a.config and a.preset:
+        raise UsageError("give either --preset or --config")
+    if a.config:
+        cfg = load(a.config)
+    elif a.preset:
+        cfg = preset(a.preset)
+    else:
+        # Sized for ~10 minutes on 2 shared CPU cores: the demo preset at half width.
+        cfg = preset("demo")
+        cfg.model.g_conv_dim = cfg.model.d_conv_dim = 16
+    set_value(cfg, "data.sources", "synthetic")
+    if a.iters is not None:
+        cfg.optim.num_iters = a.iters
+        cfg.optim.num_iters_decay = a.iters // 2
+    if a.batch_size:
+        cfg.optim.batch_size = a.batch_size
+    for item in a.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"--set {item!r} is not SECTION.KEY=VALUE")
+        set_value(cfg, key.strip(), value.strip())
+    return validate(cfg)
+
+
+def train_variant(cfg, data, device, progress=True):
+    """Engine.train_step for cfg.optim.num_iters on the train split; the same seed gives the same batches."""
+    from tqdm import tqdm
+
+    from .step import Engine
+
+    torch.manual_seed(cfg.run.seed)
+    engine = Engine.build(cfg, device)
+    batches = data.batches("train", cfg.optim.batch_size, seed=cfg.run.seed, hflip=cfg.data.hflip)
+    t0 = time.time()
+    for _ in tqdm(range(cfg.optim.num_iters), desc="  training", unit="it", disable=not progress, leave=False):
+        x, y = next(batches)
+        engine.train_step(x, y)
+    return engine, time.time() - t0
+
+
+def labelled_rows(grids: list[tuple[str, Image.Image]], size: int) -> Image.Image:
+    """Stack per-variant grid rows with the variant's name on the left and expression names on top."""
+    label_w, head_h = 170, 16
+    w = label_w + grids[0][1].width
+    canvas = Image.new("RGB", (w, head_h + sum(g.height for _, g in grids)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, name in enumerate(("input",) + EXPRESSIONS):
+        draw.text((label_w + j * size + 2, 2), name[:9], fill="black")
+    y = head_h
+    for name, g in grids:
+        canvas.paste(g, (label_w, y))
+        draw.text((4, y + g.height // 2 - 6), name, fill="black")
+        y += g.height
+    return canvas
+
+
+def build_parser():
+    ap = parser("python -m usgan.ablation", __doc__.split("\n\n")[0])
+    ap.add_argument("--iters", type=int, help="training iterations per variant (default 120: the CPU-sized run)")
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--preset", help="base preset (default: demo at half width)")
+    ap.add_argument("--config", help="base YAML config")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ap.add_argument("--faces", type=int, default=8, help="test faces scored per variant (each to 6 expressions)")
+    ap.add_argument("--grid-faces", type=int, default=2, help="faces shown in the grid")
+    ap.add_argument("--only", help="comma list of variant numbers 1-4 to run (default all)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--out", default="outputs/ablation")
+    ap.add_argument("--quiet", action="store_true")
+    return ap
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    if a.iters is None and not (a.preset or a.config):
+        a.iters = 120
+    if (a.iters is not None and a.iters < 1) or a.faces < 1 or a.grid_faces < 1:
+        raise UsageError("--iters, --faces and --grid-faces must be >= 1")
+    variants = VARIANTS
+    if a.only:
+        try:
+            variants = [VARIANTS[int(i) - 1] for i in a.only.split(",")]
+        except (ValueError, IndexError):
+            raise UsageError(f"--only {a.only!r}: use numbers 1-4, e.g. --only 1,3") from None
+    base = ablation_config(a)
+    from .data import load_data
+    from .evaluate import evaluate
+    from .metrics.expression_classifier import load_or_train, predict
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = base.model.image_size
+    print(f"[ablation] {len(variants)} variants x {base.optim.num_iters} iterations, batch {base.optim.batch_size}, "
+          f"{size}px, G/D width {base.model.g_conv_dim}/{base.model.d_conv_dim}, device {a.device}; "
+          f"scoring {a.faces} test faces x 6 targets; writing to {out}", flush=True)
+    data = load_data(base.data, size, progress=not a.quiet)
+    d = base.data
+    clf, clf_acc = load_or_train(data, d.cache_dir, f"synthetic{d.synthetic_identities}-s{d.synthetic_seed}-{size}px",
+                                 progress=not a.quiet)
+    print(f"[ablation] independent expression classifier: {clf_acc:.1%} on the ground-truth test faces", flush=True)
+    # Spread the scored faces over subjects and expressions rather than the first folder's.
+    test = data.test_idx
+    faces = test[torch.linspace(0, len(test) - 1, min(a.faces, len(test))).round().long()]
+    grid_faces = data.as_float(faces[: a.grid_faces])
+    cache: dict = {}
+    rows, grids = [], []
+    for name, blocks, skip in variants:
+        cfg = copy.deepcopy(base)   # only the architecture differs between variants
+        cfg.model.g_res_blocks, cfg.model.ultimate_skip = blocks, skip
+        print(f"[ablation] {name}: training", flush=True)
+        engine, seconds = train_variant(cfg, data, a.device, progress=not a.quiet)
+        G = engine.G.cpu().eval()
+        res = evaluate(G, data, classifier=lambda x: predict(clf, x), faces=faces, progress=not a.quiet,
+                       encoding_cache=cache)
+        o = res["overall"]
+        row = {"variant": name, "res_blocks": blocks, "ultimate_skip": skip, "g_parameters": count_parameters(G),
+               "iterations": cfg.optim.num_iters, "train_seconds": round(seconds, 1),
+               "identity_l1_to_gt": o["l1"], "acd_to_gt": o["acd_to_target"],
+               "expression_accuracy": o["expression_accuracy"], "acd": o["acd"],
+               "local_fvs_mean": o["local_fvs_mean"], "ssim_to_gt": o["ssim"], "translations": o["translations"],
+               "input_l1_to_gt": o["input_l1"], "input_acd_to_gt": o["input_acd_to_target"]}
+        rows.append(row)
+        print(f"[ablation] {name}: {seconds:.0f} s; L1 to GT {row['identity_l1_to_gt']:.4f}, expression acc "
+              f"{row['expression_accuracy']:.1%}, ACD {row['acd']:.4f}", flush=True)
+        grids.append((name, sample_grid(G, grid_faces)))
+    md = ["| variant | G params | identity error: L1 to GT ↓ | ACD to GT ↓ | expression acc. ↑ | ACD ↓ | "
+          "local FVS* ↑ | train s |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append(f"| {r['variant']} | {r['g_parameters']:,} | {r['identity_l1_to_gt']:.4f} | {r['acd_to_gt']:.4f} | "
+                  f"{r['expression_accuracy']:.1%} | {r['acd']:.4f} | {r['local_fvs_mean']:.2f} | {r['train_seconds']} |")
+    r0 = rows[0]
+    md += ["", f"{base.optim.num_iters} iterations each, batch {base.optim.batch_size}, {size}px synthetic faces, "
+           f"{r0['translations']} translations of {len(faces)} test faces per variant. Untouched input as output: "
+           f"L1 to GT {r0['input_l1_to_gt']:.4f}, ACD to GT {r0['input_acd_to_gt']:.4f}. Independent classifier "
+           f"accuracy on real (ground-truth) test faces: {clf_acc:.1%}.",
+           "\\* local verification score, a stand-in for Face++ FVS (usgan/metrics/identity.py); not comparable to it."]
+    (out / "ablation.md").write_text("\n".join(md) + "\n")
+    (out / "ablation.json").write_text(json.dumps({"config": base.to_dict(), "classifier_accuracy": clf_acc,
+                                                   "faces": faces.tolist(), "rows": rows}, indent=1))
+    labelled_rows(grids if a.grid_faces == 1 else
+                  [(f"{n} #{i}", Image.fromarray(np.asarray(g)[i * size:(i + 1) * size]))
+                   for i in range(len(grid_faces)) for n, g in grids], size).save(out / "ablation_grid.png")
+    print("\n".join(md))
+    print(f"[ablation] wrote {out / 'ablation.md'}, {out / 'ablation.json'} and {out / 'ablation_grid.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
