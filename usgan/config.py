@@ -23,6 +23,7 @@ class ModelConfig:
     g_res_blocks: int = 1        # StarGAN: 6
     ultimate_skip: bool = True   # StarGAN: False
     d_repeat_num: int = 6
+    identity_init: bool = False  # zero the last conv so G starts as the identity (needs the ultimate skip)
 
 
 @dataclass

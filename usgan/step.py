@@ -24,6 +24,10 @@ def build_networks(cfg: Config):
     m = cfg.model
     G = Generator(c_dim=m.c_dim, conv_dim=m.g_conv_dim, res_blocks=m.g_res_blocks, ultimate_skip=m.ultimate_skip)
     D = Discriminator(image_size=m.image_size, c_dim=m.c_dim, conv_dim=m.d_conv_dim, repeat_num=m.d_repeat_num)
+    if m.identity_init:
+        # With the skip, a zero last conv makes G(x, c) == x: training starts from "change nothing" and
+        # only learns the edit an expression needs, instead of first unlearning random noise.
+        torch.nn.init.zeros_(G.main[-2].weight)
     return G, D
 
 

@@ -174,8 +174,10 @@ def _search(a, cfg, space) -> int:
         from ray.tune.search.optuna import OptunaSearch
         search_alg = OptunaSearch(metric=["val/expression_accuracy", "val/identity_error"], mode=["max", "min"],
                                   sampler=optuna.samplers.NSGAIISampler(seed=a.seed))
-    # The trial's driver only waits on its TorchTrainer, so it holds no CPU the workers need.
-    trainable = tune.with_resources(tune.with_parameters(_trial_driver, prepared=prepared), {"cpu": 0})
+    # The trial's driver only waits on its TorchTrainer: it holds no CPU the workers need (a bundle needs
+    # some resource, hence a little memory).
+    trainable = tune.with_resources(tune.with_parameters(_trial_driver, prepared=prepared),
+                                    {"cpu": 0, "memory": 64 * 2**20})
     run_config = tune.RunConfig(name=a.name, storage_path=storage)
     exp_path = str(out_dir)
     if tune.Tuner.can_restore(exp_path):
