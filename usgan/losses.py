@@ -4,7 +4,18 @@ The loss is an object with two named phases, so the training loop never looks in
     loss = USGANLoss(G, D, LossConfig())
     d_total, d_terms = loss.discriminator_phase(x_real, c_trg, label_org)
     g_total, g_terms = loss.generator_phase(x_real, c_org, c_trg, label_trg)
+
+Fast paths (USGANLoss(G, D, cfg, speed=SpeedConfig(...))), none of which changes the math:
+  - batch_d:  D(x_real) and D(x_fake) as one forward on their concatenation (D has no batch-coupled layers);
+  - share_fake: the caller passes x_fake = G(x_real, c_trg), computed once with grad, to both phases of an
+    iteration where G also steps (G is not updated in between, so the D phase's fake is the same tensor);
+  - freeze_d_in_g: D's weights are not differentiated in the G phase (their gradients were thrown away);
+  - bf16 / bf16_d: autocast for G's forwards / for D's forwards (D's double backward is slow in bf16 on
+    some CPUs, hence two switches).
+With speed=None every switch is off: the plain path, as the authors wrote it.
 """
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -13,43 +24,89 @@ def gradient_penalty(critic_out, x_hat):
     """mean over samples of (||d critic / d x_hat||_2 - 1)^2."""
     grad = torch.autograd.grad(critic_out, x_hat, grad_outputs=torch.ones_like(critic_out),
                                create_graph=True, retain_graph=True, only_inputs=True)[0]
-    norm = grad.flatten(1).norm(2, dim=1)
+    norm = grad.float().flatten(1).norm(2, dim=1)
     return ((norm - 1) ** 2).mean()
 
 
 class USGANLoss:
     """Discriminator and generator phases of one iteration."""
 
-    def __init__(self, G, D, cfg):
+    def __init__(self, G, D, cfg, speed=None, device_type="cpu"):
         self.G, self.D, self.cfg = G, D, cfg
         # Under DDP, a network whose gradients this phase throws away is called through its bare module:
         # no gradient all-reduce for D in the G phase, no buffer broadcast for a no-grad G in the D phase.
         self._G_bare, self._D_bare = getattr(G, "module", G), getattr(D, "module", D)
+        flag = lambda name: bool(speed is not None and getattr(speed, name, False))  # noqa: E731
+        self.batch_d, self.freeze_d_in_g = flag("batch_d"), flag("freeze_d_in_g")
+        self.bf16_g, self.bf16_d = flag("bf16"), flag("bf16") and flag("bf16_d")
+        self.device_type = device_type
 
-    def discriminator_phase(self, x_real, c_trg, label_org):
-        """-D(x) + D(G(x,c')) + l_cls * CE(D_cls(x), c) + l_gp * GP."""
+    # ------------------------------------------------------------------------------------------ precision
+    def _ac(self, on: bool):
+        return torch.autocast(self.device_type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
+
+    def _for_d(self, x):
+        """A G output as D consumes it: fp32 unless D itself runs under bf16 autocast."""
+        return x if self.bf16_d else x.float()
+
+    def fake(self, x_real, c_trg):
+        """G(x, c') with grad, through the (possibly DDP-wrapped) G: the fake both phases of a G iteration share."""
+        with self._ac(self.bf16_g):
+            return self._for_d(self.G(x_real, c_trg))
+
+    # ------------------------------------------------------------------------------------------ phases
+    def discriminator_phase(self, x_real, c_trg, label_org, x_fake=None):
+        """-D(x) + D(G(x,c')) + l_cls * CE(D_cls(x), c) + l_gp * GP.
+
+        x_fake: G(x_real, c_trg) already computed by the caller (it is detached here); None computes it.
+        """
         cfg = self.cfg
-        out_src, out_cls = self.D(x_real)
-        d_real = -out_src.mean()
-        d_cls = F.cross_entropy(out_cls.float(), label_org)
-        with torch.no_grad():
-            x_fake = self._G_bare(x_real, c_trg)
-        out_src, _ = self.D(x_fake)
-        d_fake = out_src.mean()
-        alpha = torch.rand(x_real.size(0), 1, 1, 1, device=x_real.device, dtype=x_real.dtype)
-        x_hat = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
-        d_gp = gradient_penalty(self.D(x_hat)[0], x_hat)
+        if x_fake is None:
+            with torch.no_grad(), self._ac(self.bf16_g):
+                x_fake = self._for_d(self._G_bare(x_real, c_trg))
+        else:
+            x_fake = x_fake.detach()
+        with self._ac(self.bf16_d):
+            if self.batch_d:
+                n = x_real.size(0)
+                out_src, out_cls = self.D(torch.cat([x_real, x_fake.to(x_real.dtype)]))
+                d_real, d_fake = -out_src[:n].float().mean(), out_src[n:].float().mean()
+                d_cls = F.cross_entropy(out_cls[:n].float(), label_org)
+            else:
+                out_src, out_cls = self.D(x_real)
+                d_real = -out_src.float().mean()
+                d_cls = F.cross_entropy(out_cls.float(), label_org)
+                out_src, _ = self.D(x_fake)
+                d_fake = out_src.float().mean()
+            alpha = torch.rand(x_real.size(0), 1, 1, 1, device=x_real.device, dtype=x_real.dtype)
+            x_hat = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
+            d_gp = gradient_penalty(self.D(x_hat)[0], x_hat)
         total = d_real + d_fake + cfg.lambda_cls * d_cls + cfg.lambda_gp * d_gp
         return total, {"D/loss_real": d_real, "D/loss_fake": d_fake, "D/loss_cls": d_cls, "D/loss_gp": d_gp}
 
-    def generator_phase(self, x_real, c_org, c_trg, label_trg):
-        """-D(G(x,c')) + l_rec * |x - G(G(x,c'),c)|_1 + l_cls * CE(D_cls(G(x,c')), c')."""
+    def generator_phase(self, x_real, c_org, c_trg, label_trg, x_fake=None):
+        """-D(G(x,c')) + l_rec * |x - G(G(x,c'),c)|_1 + l_cls * CE(D_cls(G(x,c')), c').
+
+        x_fake: G(x_real, c_trg) with its graph (from `fake`), shared with this iteration's D phase.
+        """
         cfg = self.cfg
-        x_fake = self.G(x_real, c_trg)
-        out_src, out_cls = self._D_bare(x_fake)
-        g_fake = -out_src.mean()
+        if x_fake is None:
+            x_fake = self.fake(x_real, c_trg)
+        frozen = []
+        if self.freeze_d_in_g:   # D's weight gradients would be zeroed before D's next step anyway
+            frozen = [p for p in self._D_bare.parameters() if p.requires_grad]
+            for p in frozen:
+                p.requires_grad_(False)
+        try:
+            with self._ac(self.bf16_d):
+                out_src, out_cls = self._D_bare(x_fake)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        g_fake = -out_src.float().mean()
         g_cls = F.cross_entropy(out_cls.float(), label_trg)
-        x_rec = self.G(x_fake, c_org)
-        g_rec = (x_real - x_rec).abs().mean()
+        with self._ac(self.bf16_g):
+            x_rec = self.G(x_fake, c_org)
+        g_rec = (x_real - x_rec.float()).abs().mean()
         total = g_fake + cfg.lambda_rec * g_rec + cfg.lambda_cls * g_cls
         return total, {"G/loss_fake": g_fake, "G/loss_rec": g_rec, "G/loss_cls": g_cls}

@@ -9,7 +9,7 @@ The Ray launcher (train.py) wraps G and D in DDP with `engine.wrap(fn)`; nothing
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +58,7 @@ class Engine:
     cfg: Config
     device: torch.device
     iteration: int = 0
+    _compiled: tuple | None = field(default=None, repr=False)   # (the G it was made from, torch.compile(G))
 
     @classmethod
     def build(cls, cfg: Config, device="cpu") -> "Engine":
@@ -76,9 +77,18 @@ class Engine:
 
     @property
     def loss(self) -> USGANLoss:
-        return USGANLoss(self.G, self.D, self.cfg.loss)
+        return USGANLoss(self._g_runner(), self.D, self.cfg.loss, self.cfg.speed, self.device.type)
+
+    def _g_runner(self):
+        """G as the loss calls it: torch.compile(G) when speed.compile (D stays eager: its GP needs double backward)."""
+        if not self.cfg.speed.compile:
+            return self.G
+        if self._compiled is None or self._compiled[0] is not self.G:
+            self._compiled = (self.G, torch.compile(self.G, dynamic=False))
+        return self._compiled[1]
 
     def _autocast(self):
+        """The bf16 context of speed.bf16 (the loss applies it per network; kept for callers outside the step)."""
         if self.cfg.speed.bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
@@ -102,17 +112,21 @@ class Engine:
         c_trg = F.one_hot(label_trg, c_dim).float()
         self._set_lr()
 
+        loss = self.loss
+        g_iteration = (self.iteration + 1) % o.n_critic == 0
+        # G is not updated between the two phases, so where G also steps its G(x, c') is computed once, with
+        # grad, and the D phase gets it detached (speed.share_fake); otherwise the D phase makes it under no_grad.
+        shared = {"x_fake": loss.fake(x_real, c_trg)} if g_iteration and self.cfg.speed.share_fake else {}
+
         # =========================== Train the discriminator =========================== #
-        with self._autocast():
-            d_total, terms = self.loss.discriminator_phase(x_real, c_trg, label_org)
+        d_total, terms = loss.discriminator_phase(x_real, c_trg, label_org, **shared)
         self.d_opt.zero_grad(set_to_none=True)
         d_total.backward()
         self.d_opt.step()
 
         # ============================= Train the generator ============================= #
-        if (self.iteration + 1) % o.n_critic == 0:
-            with self._autocast():
-                g_total, g_terms = self.loss.generator_phase(x_real, c_org, c_trg, label_trg)
+        if g_iteration:
+            g_total, g_terms = loss.generator_phase(x_real, c_org, c_trg, label_trg, **shared)
             self.g_opt.zero_grad(set_to_none=True)
             g_total.backward()
             self.g_opt.step()
