@@ -191,7 +191,8 @@ def _paper(cfg: Config) -> None:
 def _demo(cfg: Config) -> None:
     """Sized to train on 2 CPU cores in a few minutes and still learn visible expressions."""
     cfg.data.sources = ["synthetic"]
-    cfg.model.image_size = 64          # the discriminator needs image_size % 64 == 0
+    cfg.model.image_size = 64
+    cfg.model.d_repeat_num = 5         # a 2x2 patch map at 64 px, as the paper's six layers give at 128 px
     cfg.model.g_conv_dim = 32
     cfg.model.d_conv_dim = 32
     cfg.optim.num_iters = 600

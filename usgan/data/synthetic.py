@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from .expressions import EXPRESSIONS, FOLDER_CODES
 
-RENDER_VERSION = 2  # bump when the drawing changes, so cached sets are rebuilt
+RENDER_VERSION = 3  # bump when the drawing changes, so cached sets are rebuilt
 
 SKIN = [(255, 224, 196), (241, 194, 155), (224, 172, 130), (198, 134, 92), (161, 102, 66), (120, 76, 50), (88, 56, 38)]
 HAIR = [(24, 20, 18), (70, 45, 28), (120, 80, 40), (200, 160, 90), (150, 60, 30), (160, 160, 160), (235, 225, 200)]
@@ -89,7 +89,7 @@ def render_face(identity: int, expression: str | int, seed: int = 0, size: int =
 
     # eyes: sclera height follows the expression; iris colour is identity
     ey, egap = cy - fh * (0.08 - p["eye_y"]), fw * p["eye_gap"] * 1.45
-    ew, eh = fw * 0.2 * p["eye_size"], fh * 0.075 * p["eye_size"] * e["eye"]
+    ew, eh = fw * 0.24 * p["eye_size"], fh * 0.095 * p["eye_size"] * e["eye"]
     for s in (-1, 1):
         ex = cx + s * egap
         d.ellipse([ex - ew, ey - eh, ex + ew, ey + eh], fill=(250, 250, 248), outline=darker(p["skin"], 0.5), width=2)
@@ -101,12 +101,12 @@ def render_face(identity: int, expression: str | int, seed: int = 0, size: int =
             d.chord([ex - ew * 1.1, ey + eh * 0.2, ex + ew * 1.1, ey + eh * 2.4], 180, 360, fill=p["skin"])
 
     # brows: raise and inner-end tilt carry most of anger, sadness, fear and surprise
-    by = ey - fh * (0.2 - e["brow"])
-    bw = fw * 0.26
+    by = ey - fh * (0.22 - 1.5 * e["brow"])
+    bw = fw * 0.3
     for s in (-1, 1):
-        inner = (cx + s * (egap - bw * 0.9), by - fh * e["tilt"])
-        outer = (cx + s * (egap + bw * 1.1), by + fh * e["tilt"] * 0.3)
-        d.line([inner, outer], fill=darker(p["hair"], 0.8), width=max(3, int(S * 0.022 * p["brow_w"])))
+        inner = (cx + s * (egap - bw * 0.9), by - fh * e["tilt"] * 1.5)
+        outer = (cx + s * (egap + bw * 1.1), by + fh * e["tilt"] * 0.45)
+        d.line([inner, outer], fill=darker(p["hair"], 0.7), width=max(4, int(S * 0.036 * p["brow_w"])))
 
     # nose, and the wrinkle of disgust
     ny = cy + fh * 0.28
@@ -115,15 +115,15 @@ def render_face(identity: int, expression: str | int, seed: int = 0, size: int =
     if e["wrinkle"]:
         for k in (0.45, 0.6):
             d.arc([cx - nw * 1.3, ey + fh * k * 0.25, cx + nw * 1.3, ey + fh * (k * 0.25 + 0.1)], 200, 340,
-                  fill=darker(p["skin"], 0.6), width=3)
+                  fill=darker(p["skin"], 0.55), width=max(4, int(S * 0.016)))
     if e["cheek"] >= 1:
         for s in (-1, 1):
             bx = cx + s * fw * 0.55
-            d.ellipse([bx - fw * 0.14, ny - fh * 0.05, bx + fw * 0.14, ny + fh * 0.08], fill=_blend(p["skin"], (230, 90, 90), 0.25))
+            d.ellipse([bx - fw * 0.14, ny - fh * 0.05, bx + fw * 0.14, ny + fh * 0.08], fill=_blend(p["skin"], (230, 80, 80), 0.45))
 
     # mouth: corners rise with `curve`, the lips part with `open`
-    my, mw = cy + fh * p["mouth_y"], fw * 0.42 * e["width"]
-    curve, opening = fh * e["curve"] * 1.6, fh * e["open"]
+    my, mw = cy + fh * p["mouth_y"], fw * 0.52 * e["width"]
+    curve, opening = fh * e["curve"] * 2.2, fh * e["open"] * 1.5
     ts = np.linspace(-1, 1, 25)
     centre = [(cx + t * mw, my + curve * (1 - t * t) - curve * 0.5 - (fh * 0.02 * t if e["wrinkle"] else 0)) for t in ts]
     upper = [(x, y - opening * 0.35 * (1 - t * t)) for (x, y), t in zip(centre, ts)]
@@ -133,10 +133,10 @@ def render_face(identity: int, expression: str | int, seed: int = 0, size: int =
         if e["teeth"]:
             teeth = [(x, y + opening * 0.25 * (1 - t * t)) for (x, y), t in zip(upper, ts)]
             d.polygon(upper + teeth[::-1], fill=(245, 245, 240))
-        d.line(upper, fill=p["lips"], width=max(3, int(S * 0.018)))
-        d.line(lower, fill=p["lips"], width=max(4, int(S * 0.024)))
+        d.line(upper, fill=p["lips"], width=max(4, int(S * 0.03)))
+        d.line(lower, fill=p["lips"], width=max(5, int(S * 0.038)))
     else:
-        d.line(centre, fill=p["lips"], width=max(4, int(S * 0.026)))
+        d.line(centre, fill=p["lips"], width=max(6, int(S * 0.042)))
 
     img = img.rotate(p["angle"], resample=Image.BICUBIC, center=(cx, cy), fillcolor=p["bg"])
     return img.resize((size, size), Image.LANCZOS)
