@@ -1,0 +1,475 @@
+"""Training speed: our iteration against a re-creation of the authors' loop, in one run on one machine.
+
+    python benchmarks/train_speed.py                          # US-GAN and StarGAN, 128 px, batch 16
+    python benchmarks/train_speed.py --iters 1 --warmup 1     # quick (about 2-3 minutes on 2 idle cores)
+    python benchmarks/train_speed.py --ablation               # also each switch on its own
+    python benchmarks/train_speed.py --curves                 # bf16 vs fp32 loss curves vs fp32 seed noise
+
+The authors' loop (StarGAN's solver, which US-GAN's code keeps): stock nn.InstanceNorm2d generator and the
+StarGAN critic, fp32, eager, contiguous tensors; every iteration one D step with the gradient penalty, where
+G(x, c') is computed with grad (then detached) and D is called separately on x, on the fake and on x_hat;
+every n_critic-th iteration a G step that computes G(x, c') again; both optimizers' gradients zeroed before
+each backward. Targets are a permutation of the batch's labels. Ours is usgan.step.Engine with the switches
+of SpeedConfig (each path's switches are printed). Both sides get the same pre-made batches; the data path
+(FaceData.batches) is timed on its own against the step.
+
+Timing: a round runs, for every path in a rotating order, one D-only iteration and one iteration with a G
+step (so load from other processes hits all paths alike); the medians of each give the time of a schedule
+of n_critic iterations: ((n_critic - 1) * t_D + t_DG) / n_critic per iteration. Also printed: the machine's
+bf16/fp32 matmul peak measured in this run, each path's FLOPs per iteration (FlopCounterMode's formulas, counted at a
+small batch and scaled, since every op is linear in the batch) and its share of that peak, and peak heap
+(glibc mallinfo2, sampled) during its timed iterations. The last line is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import dataclasses
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from torch.utils.flop_counter import flop_registry  # noqa: E402
+
+from usgan.authors_reference import AuthorsGenerator  # noqa: E402
+from usgan.config import SpeedConfig, preset  # noqa: E402
+from usgan.models import Discriminator  # noqa: E402
+from usgan.step import Engine, bf16_supported  # noqa: E402
+
+
+# ------------------------------------------------------------------------------------------------ machine
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def matmul_peak(dtype, n=2048, repeats=5) -> float:
+    """Best GFLOP/s of an n x n matrix product in this dtype (the machine's practical peak, in this run)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = 0.0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+class HeapPeak:
+    """Peak bytes in use by malloc (glibc mallinfo2: arenas + mmapped blocks) above the level at start."""
+
+    def __init__(self, every_s=0.005):
+        self.every_s, self.peak, self._stop = every_s, 0, threading.Event()
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallinfo2.restype = type("MallInfo2", (ctypes.Structure,),
+                                          {"_fields_": [(n, ctypes.c_size_t) for n in (
+                                              "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                              "fsmblks", "uordblks", "fordblks", "keepcost")]})
+            self._info = libc.mallinfo2
+        except (OSError, AttributeError):
+            self._info = None
+
+    def _used(self) -> int:
+        m = self._info()
+        return m.uordblks + m.hblkhd
+
+    def __enter__(self):
+        if self._info is not None:
+            self.base = self.peak = self._used()
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.every_s):
+            self.peak = max(self.peak, self._used())
+
+    def __exit__(self, *exc):
+        if self._info is not None:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, self._used())
+
+    @property
+    def mib(self) -> float | None:
+        return None if self._info is None else (self.peak - self.base) / 2 ** 20
+
+
+# ------------------------------------------------------------------------------------------------ the authors' loop
+def authors_gradient_penalty(y, x):
+    weight = torch.ones(y.size())
+    dydx = torch.autograd.grad(outputs=y, inputs=x, grad_outputs=weight, retain_graph=True, create_graph=True,
+                               only_inputs=True)[0]
+    dydx = dydx.view(dydx.size(0), -1)
+    dydx_l2norm = torch.sqrt(torch.sum(dydx ** 2, dim=1))
+    return torch.mean((dydx_l2norm - 1) ** 2)
+
+
+class AuthorsLoop:
+    """StarGAN's Solver.train body for one iteration, with the authors' layers, fp32, eager."""
+
+    def __init__(self, cfg):
+        m, o = cfg.model, cfg.optim
+        self.cfg = cfg
+        self.G = AuthorsGenerator(conv_dim=m.g_conv_dim, c_dim=m.c_dim, repeat_num=m.g_res_blocks, skip=m.ultimate_skip)
+        self.D = Discriminator(image_size=m.image_size, c_dim=m.c_dim, conv_dim=m.d_conv_dim, repeat_num=m.d_repeat_num)
+        self.g_optimizer = torch.optim.Adam(self.G.parameters(), o.g_lr, [o.beta1, o.beta2])
+        self.d_optimizer = torch.optim.Adam(self.D.parameters(), o.d_lr, [o.beta1, o.beta2])
+
+    def reset_grad(self):
+        self.g_optimizer.zero_grad()
+        self.d_optimizer.zero_grad()
+
+    def step(self, x_real, label_org, i):
+        c_dim, l, n_critic = self.cfg.model.c_dim, self.cfg.loss, self.cfg.optim.n_critic
+        rand_idx = torch.randperm(label_org.size(0))
+        label_trg = label_org[rand_idx]
+        c_org, c_trg = F.one_hot(label_org, c_dim).float(), F.one_hot(label_trg, c_dim).float()
+        loss = {}
+        # =========================== Train the discriminator =========================== #
+        out_src, out_cls = self.D(x_real)
+        d_loss_real = - torch.mean(out_src)
+        d_loss_cls = F.cross_entropy(out_cls, label_org)
+        x_fake = self.G(x_real, c_trg)
+        out_src, out_cls = self.D(x_fake.detach())
+        d_loss_fake = torch.mean(out_src)
+        alpha = torch.rand(x_real.size(0), 1, 1, 1)
+        x_hat = (alpha * x_real.data + (1 - alpha) * x_fake.data).requires_grad_(True)
+        out_src, _ = self.D(x_hat)
+        d_loss_gp = authors_gradient_penalty(out_src, x_hat)
+        d_loss = d_loss_real + d_loss_fake + l.lambda_cls * d_loss_cls + l.lambda_gp * d_loss_gp
+        self.reset_grad()
+        d_loss.backward()
+        self.d_optimizer.step()
+        loss["D/loss_real"], loss["D/loss_fake"] = d_loss_real.item(), d_loss_fake.item()
+        loss["D/loss_cls"], loss["D/loss_gp"] = d_loss_cls.item(), d_loss_gp.item()
+        # ============================= Train the generator ============================= #
+        if (i + 1) % n_critic == 0:
+            x_fake = self.G(x_real, c_trg)
+            out_src, out_cls = self.D(x_fake)
+            g_loss_fake = - torch.mean(out_src)
+            g_loss_cls = F.cross_entropy(out_cls, label_trg)
+            x_reconst = self.G(x_fake, c_org)
+            g_loss_rec = torch.mean(torch.abs(x_real - x_reconst))
+            g_loss = g_loss_fake + l.lambda_rec * g_loss_rec + l.lambda_cls * g_loss_cls
+            self.reset_grad()
+            g_loss.backward()
+            self.g_optimizer.step()
+            loss["G/loss_fake"], loss["G/loss_rec"], loss["G/loss_cls"] = (
+                g_loss_fake.item(), g_loss_rec.item(), g_loss_cls.item())
+        return loss
+
+
+class OursLoop:
+    def __init__(self, cfg):
+        self.engine = Engine.build(cfg)
+
+    def step(self, x_real, label_org, i):
+        self.engine.iteration = i
+        return self.engine.train_step(x_real, label_org)
+
+
+# ------------------------------------------------------------------------------------------------ configurations
+def arch_config(arch: str, size: int, batch: int):
+    cfg = preset("stargan" if arch == "stargan" else "paper")
+    cfg.model.image_size, cfg.optim.batch_size = size, batch
+    return cfg
+
+
+FAST = dict(channels_last=True, batch_d=True, share_fake=True, freeze_d_in_g=True)
+PLAIN = dict(channels_last=False, bf16=False, bf16_d=False, compile=False, batch_d=False, share_fake=False,
+             freeze_d_in_g=False)
+PATHS = {  # name -> SpeedConfig switches (None: the authors' loop)
+    "authors": None,
+    "ours_fp32": {**PLAIN, **FAST},
+    "ours_bf16": {**PLAIN, **FAST, "bf16": True},
+    # --ablation: each switch on its own or taken away
+    "plain_fp32": PLAIN,
+    "ours_fp32_nchw": {**PLAIN, **FAST, "channels_last": False},
+    "ours_fp32_no_fusion": {**PLAIN, "channels_last": True},
+    "ours_bf16_nchw": {**PLAIN, **FAST, "bf16": True, "channels_last": False},
+    "ours_bf16_d": {**PLAIN, **FAST, "bf16": True, "bf16_d": True},
+    # only when named in --paths: compiling takes minutes on a small CPU
+    "ours_bf16_compile": {**PLAIN, **FAST, "bf16": True, "compile": True},
+    "ours_fp32_compile": {**PLAIN, **FAST, "compile": True},
+}
+DEFAULT_PATHS = ["authors", "ours_fp32", "ours_bf16"]
+ABLATION_PATHS = ["plain_fp32", "ours_fp32_nchw", "ours_fp32_no_fusion", "ours_bf16_nchw", "ours_bf16_d"]
+
+
+def make_loop(name: str, cfg):
+    if PATHS[name] is None:
+        return AuthorsLoop(cfg)
+    cfg = dataclasses.replace(cfg, speed=SpeedConfig(**PATHS[name]))
+    return OursLoop(cfg)
+
+
+def precision(name: str) -> str:
+    sw = PATHS[name]
+    if sw is None or not sw.get("bf16"):
+        return "fp32"
+    return "bf16 autocast (G and D)" if sw.get("bf16_d") else "bf16 autocast (G), fp32 (D)"
+
+
+class OpFlops(TorchDispatchMode):
+    """FlopCounterMode's per-op formulas without its module tracker, whose hooks reject autograd.grad
+    (the gradient penalty) in torch 2.x: every aten op FlopCounterMode knows is counted the same way."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        packet = func._overloadpacket
+        if packet in flop_registry:
+            self.total += flop_registry[packet](*args, **kwargs, out_val=out)
+        return out
+
+
+def flops_per_iteration(name: str, cfg, n_critic: int, count_batch=2) -> float:
+    """FLOPs of one iteration of the n_critic schedule, counted at count_batch and scaled to the real batch."""
+    torch.manual_seed(0)
+    small = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, batch_size=count_batch))
+    sw = PATHS[name]
+    if sw is not None:   # FLOPs do not depend on precision or layout; count eager fp32
+        sw = {**sw, "compile": False}
+    loop = AuthorsLoop(small) if sw is None else OursLoop(dataclasses.replace(small, speed=SpeedConfig(**sw)))
+    x, y = batch_of(cfg.model.image_size, count_batch, seed=0)
+    counts = []
+    for i in (0, n_critic - 1):
+        with OpFlops() as fc:
+            loop.step(x, y, i)
+        counts.append(fc.total)
+    f_d, f_g = counts
+    return ((n_critic - 1) * f_d + f_g) / n_critic * cfg.optim.batch_size / count_batch
+
+
+def batch_of(size: int, batch: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, size, size, generator=g) * 2 - 1, torch.randint(0, 7, (batch,), generator=g)
+
+
+def time_data_path(size: int, batch: int, n=40) -> float:
+    """Seconds per batch of FaceData.batches from an in-memory uint8 set (indexing, scaling, flips)."""
+    from usgan.data import FaceData
+    N = 512
+    data = FaceData(torch.randint(0, 256, (N, 3, size, size), dtype=torch.uint8), torch.randint(0, 7, (N,)), [],
+                    torch.arange(N), torch.arange(0))
+    it = data.batches("train", batch, seed=0)
+    next(it)
+    t = time.perf_counter()
+    for _ in range(n):
+        next(it)
+    return (time.perf_counter() - t) / n
+
+
+def bench_arch(arch: str, args, paths: list[str], n_critic: int) -> dict:
+    cfg = arch_config(arch, args.size, args.batch)
+    loops = {}
+    for name in paths:
+        torch.manual_seed(0)
+        t = time.perf_counter()
+        loops[name] = make_loop(name, cfg)
+        loops[name]._setup_s = time.perf_counter() - t
+    batches = [batch_of(args.size, args.batch, seed=s) for s in range(4)]
+    times = {name: {"D": [], "DG": []} for name in paths}
+    heap = {name: 0.0 for name in paths}
+    order = list(paths)
+    for r in range(args.warmup + args.iters):
+        warm = r < args.warmup
+        for name in order:
+            loop = loops[name]
+            with HeapPeak() as hp:
+                for kind, i in (("D", 0), ("DG", n_critic - 1)):
+                    x, y = batches[(r * 2 + (kind == "DG")) % len(batches)]
+                    t = time.perf_counter()
+                    loop.step(x, y, i)
+                    dt = time.perf_counter() - t
+                    if not warm:
+                        times[name][kind].append(dt)
+            if not warm and hp.mib is not None:
+                heap[name] = max(heap[name], hp.mib)
+            if warm and r == 0:
+                print(f"  [{arch}] {name}: first D+G iterations done (includes setup/compile)", flush=True)
+        order = order[1:] + order[:1]     # rotate, so no path always runs right after another
+    out = {}
+    for name in paths:
+        t_d, t_dg = statistics.median(times[name]["D"]), statistics.median(times[name]["DG"])
+        per_iter = ((n_critic - 1) * t_d + t_dg) / n_critic
+        out[name] = {"images_per_s": args.batch / per_iter, "s_per_iter": per_iter, "t_d_only_s": t_d,
+                     "t_with_g_s": t_dg, "precision": precision(name), "peak_heap_mib": round(heap[name], 1),
+                     "switches": PATHS[name] or "authors' loop (fp32 eager)",
+                     "runs": len(times[name]["D"])}
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ loss curves
+def loss_curves(iters: int, smooth: int) -> dict:
+    """A small config trained three times: fp32 seed 0, fp32 seed 1, bf16 seed 0 (same switches otherwise)."""
+    from usgan.data import load_data
+    base = preset("demo")
+    base.model.g_conv_dim = base.model.d_conv_dim = 16
+    base.optim.num_iters, base.optim.num_iters_decay = iters, 0
+    data = load_data(base.data, base.model.image_size, progress=False)
+    runs = {}
+    for label, seed, bf16 in (("fp32_seed0", 0, False), ("fp32_seed1", 1, False), ("bf16_seed0", 0, True)):
+        cfg = dataclasses.replace(base, speed=SpeedConfig(**{**PLAIN, **FAST, "bf16": bf16}))
+        torch.manual_seed(seed)
+        e = Engine.build(cfg)
+        batches = data.batches("train", cfg.optim.batch_size, seed=seed)
+        hist = {}
+        t = time.perf_counter()
+        for _ in range(iters):
+            for k, v in e.train_step(*next(batches)).items():
+                if k != "lr":
+                    hist.setdefault(k, []).append(v)
+        runs[label] = hist
+        print(f"  curves: {label} {iters} iterations in {time.perf_counter() - t:.0f} s", flush=True)
+
+    def smoothed(v):
+        v = torch.tensor(v, dtype=torch.float64)
+        k = min(smooth, len(v))
+        return v.unfold(0, k, 1).mean(1)     # moving average over k iterations (k/n_critic G points for G terms)
+
+    terms = {}
+    for k in runs["fp32_seed0"]:
+        a, b, c = (smoothed(runs[r][k]) for r in ("fp32_seed0", "fp32_seed1", "bf16_seed0"))
+        noise = float((a - b).abs().mean())
+        drift = float((a - c).abs().mean())
+        terms[k] = {"bf16_vs_fp32": drift, "fp32_seed_noise": noise, "ratio": drift / noise if noise else None}
+    ratios = [t["ratio"] for t in terms.values() if t["ratio"] is not None]
+    return {"config": "demo preset, 64 px, conv_dim 16, batch 16, synthetic faces", "iters": iters,
+            "smooth_window": smooth, "terms": terms, "max_ratio": max(ratios),
+            "median_ratio": statistics.median(ratios),
+            "within_noise": all(r <= 1.0 for r in ratios)}
+
+
+# ------------------------------------------------------------------------------------------------ main
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=5, help="timed rounds: each is one D-only and one D+G iteration "
+                                                         "per path (default 5)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--configs", default="usgan,stargan", help="usgan, stargan or both")
+    ap.add_argument("--paths", help=f"comma list of {', '.join(PATHS)} (default: {', '.join(DEFAULT_PATHS)})")
+    ap.add_argument("--ablation", action="store_true", help=f"add {', '.join(ABLATION_PATHS)}")
+    ap.add_argument("--curves", action="store_true", help="also the bf16 vs fp32 loss-curve comparison")
+    ap.add_argument("--curves-only", action="store_true", help="only the loss-curve comparison")
+    ap.add_argument("--curve-iters", type=int, default=300)
+    ap.add_argument("--curve-smooth", type=int, default=50)
+    args = ap.parse_args(argv)
+
+    threads = torch.get_num_threads()
+    bf16_ok = bf16_supported(torch.device("cpu"))
+    machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": threads, "flags": cpu_flags(),
+               "bf16_native": bf16_ok, "torch": torch.__version__, "gpu": "none lent to this run"
+               if not torch.cuda.is_available() else torch.cuda.get_device_name(0)}
+    load_start = os.getloadavg()
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {torch.__version__} ({threads} threads), "
+          f"flags {' '.join(machine['flags']) or '-'}, native bf16: {bf16_ok}; load average {load_start[0]:.2f}")
+    result = {"machine": machine}
+    ours_head = None
+    if not args.curves_only:
+        peak = {"fp32_gflops": matmul_peak(torch.float32), "bf16_gflops": matmul_peak(torch.bfloat16)}
+        print(f"matmul peak (2048^2, best of 5): fp32 {peak['fp32_gflops']:.0f} GFLOP/s, "
+              f"bf16 {peak['bf16_gflops']:.0f} GFLOP/s")
+        paths = args.paths.split(",") if args.paths else list(DEFAULT_PATHS) + (ABLATION_PATHS if args.ablation else [])
+        if not bf16_ok:
+            skipped = [p for p in paths if PATHS[p] and PATHS[p].get("bf16")]
+            paths = [p for p in paths if p not in skipped]
+            if skipped:
+                print(f"no native bf16 on this CPU: skipping {', '.join(skipped)}")
+        if "authors" not in paths:
+            paths.insert(0, "authors")
+        t_data = time_data_path(args.size, args.batch)
+        result.update(peak=peak, size=args.size, batch=args.batch, n_critic=5, data_path_s_per_batch=t_data,
+                      configs={})
+        print(f"data path: FaceData.batches {t_data * 1e3:.1f} ms per batch of {args.batch} at {args.size} px")
+        for arch in args.configs.split(","):
+            cfg = arch_config(arch, args.size, args.batch)
+            n_critic = cfg.optim.n_critic
+            print(f"\n== {arch}: {args.size} px, batch {args.batch}, n_critic {n_critic}; "
+                  f"{args.warmup} warm-up + {args.iters} timed rounds per path")
+            res = bench_arch(arch, args, paths, n_critic)
+            for name in paths:
+                res[name]["gflop_per_iter"] = flops_per_iteration(name, cfg, n_critic) / 1e9
+                gfs = res[name]["gflop_per_iter"] / res[name]["s_per_iter"]
+                pk = peak["bf16_gflops"] if "bf16" in res[name]["precision"] else peak["fp32_gflops"]
+                res[name].update(achieved_gflops=gfs, share_of_peak=gfs / pk,
+                                 data_share_of_step=t_data / res[name]["s_per_iter"])
+            base = res["authors"]["images_per_s"]
+            print(f"{'path':22s} {'img/s':>7s} {'ratio':>6s} {'t_D s':>7s} {'t_D+G s':>8s} {'GFLOP/it':>9s} "
+                  f"{'GFLOP/s':>8s} {'%peak':>6s} {'heap MiB':>9s}  precision")
+            for name in paths:
+                r = res[name]
+                r["ratio"] = r["images_per_s"] / base
+                print(f"{name:22s} {r['images_per_s']:7.2f} {r['ratio']:6.2f} {r['t_d_only_s']:7.2f} "
+                      f"{r['t_with_g_s']:8.2f} {r['gflop_per_iter']:9.1f} {r['achieved_gflops']:8.1f} "
+                      f"{100 * r['share_of_peak']:5.1f}% {r['peak_heap_mib']:9.0f}  {r['precision']}")
+            best = max((n for n in paths if n != "authors"), key=lambda n: res[n]["images_per_s"])
+            print(f"fastest: {best} ({res[best]['ratio']:.2f}x the authors' loop); data path "
+                  f"{100 * res[best]['data_share_of_step']:.2f}% of its step")
+            result["configs"][arch] = {"paths": res, "best": best}
+            if ours_head is None:
+                ours_head = (arch, best, res[best], res["authors"])
+    if args.curves or args.curves_only:
+        print(f"\n== loss curves: bf16 vs fp32, {args.curve_iters} iterations, moving average {args.curve_smooth}")
+        cur = loss_curves(args.curve_iters, args.curve_smooth)
+        for k, t in cur["terms"].items():
+            print(f"  {k:12s} |bf16 - fp32| {t['bf16_vs_fp32']:.4f}   |fp32 seed1 - seed0| {t['fp32_seed_noise']:.4f}"
+                  f"   ratio {t['ratio']:.2f}")
+        print(f"  max ratio {cur['max_ratio']:.2f}, median {cur['median_ratio']:.2f}: "
+              f"{'no drift beyond seed noise' if cur['within_noise'] else 'some term drifts more than seed noise'}")
+        result["loss_curves"] = cur
+    load_end = os.getloadavg()
+    result["load_average"] = {"start": [round(v, 2) for v in load_start], "end": [round(v, 2) for v in load_end]}
+    result["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nload average at start {load_start[0]:.2f}, at end {load_end[0]:.2f} (2-core machines: > 2 means "
+          f"other work shared the cores); process max RSS {result['max_rss_mib']:.0f} MiB")
+    head = {}
+    if ours_head:
+        arch, best, ours, authors = ours_head
+        head = {"ours_images_per_s": round(ours["images_per_s"], 3),
+                "authors_images_per_s": round(authors["images_per_s"], 3),
+                "ratio": round(ours["ratio"], 3), "precision": ours["precision"], "config": arch, "path": best}
+        for a, c in result["configs"].items():
+            head[f"{a}_images_per_s"] = {n: round(r["images_per_s"], 3) for n, r in c["paths"].items()}
+    print(json.dumps({**head, **result}, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
