@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from usgan.config import preset, set_value  # noqa: E402
+from usgan.config import apply_overrides, preset  # noqa: E402
 from usgan.data import load_data  # noqa: E402
 from usgan.metrics.expression_classifier import load_or_train  # noqa: E402
 from usgan.metrics.synthetic_scores import translation_scores  # noqa: E402
@@ -111,9 +111,7 @@ def main(argv=None):
     if a.iters:
         cfg.optim.num_iters = a.iters
         cfg.optim.num_iters_decay = min(cfg.optim.num_iters_decay, a.iters // 2)
-    for item in a.set:
-        k, _, v = item.partition("=")
-        set_value(cfg, k, v)
+    apply_overrides(cfg, a.set)
     data = load_data(cfg.data, cfg.model.image_size)
     clf, clf_acc = load_or_train(data, Path(cfg.data.cache_dir).expanduser(), data_tag(cfg, data))
     print(f"independent classifier: {clf_acc:.1%} on held-out ground truth; chance is {1 / 7:.1%}", flush=True)

@@ -28,7 +28,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .cli_common import UsageError, parser, run
-from .config import load, preset, set_value, validate
+from .config import apply_overrides, load, preset, set_value, validate
 from .data.expressions import EXPRESSIONS
 from .models import count_parameters
 from .run_outputs import sample_grid
@@ -59,12 +59,7 @@ def ablation_config(a):
         cfg.optim.num_iters_decay = a.iters // 2
     if a.batch_size:
         cfg.optim.batch_size = a.batch_size
-    for item in a.set:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise UsageError(f"--set {item!r} is not SECTION.KEY=VALUE")
-        set_value(cfg, key.strip(), value.strip())
-    return validate(cfg)
+    return validate(apply_overrides(cfg, a.set))
 
 
 def train_variant(cfg, data, device, progress=True):

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from .checkpoints import CheckpointError
-from .config import Config, ConfigError, load, preset, set_value
+from .config import Config, ConfigError, apply_overrides, load, preset
 from .data.expressions import UnknownExpression
 from .data.readers import DatasetError
 
@@ -40,12 +40,7 @@ def resolve_config(ckpt_cfg: Config, config_path=None, preset_name=None, data=No
     cfg.model = ckpt_cfg.model
     if data:
         cfg.data.sources = list(data)
-    for item in sets:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ConfigError(f"--set {item!r} is not SECTION.KEY=VALUE, e.g. --set data.cache_dir=cache")
-        set_value(cfg, key.strip(), value.strip())
-    return cfg
+    return apply_overrides(cfg, sets)
 
 
 def run(main, argv=None, extra_errors=()) -> int:

@@ -160,6 +160,16 @@ def set_value(cfg: Config, dotted: str, value) -> None:
     setattr(sub, key, _coerce(getattr(sub, key), value, dotted))
 
 
+def apply_overrides(cfg: Config, items) -> Config:
+    """Apply `--set SECTION.KEY=VALUE` items in order."""
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"--set {item!r} is not SECTION.KEY=VALUE, e.g. --set loss.lambda_rec=10")
+        set_value(cfg, key.strip(), value.strip())
+    return cfg
+
+
 def validate(cfg: Config) -> Config:
     """Reject settings that cannot train, with one line naming the setting and the fix."""
     o, l, m = cfg.optim, cfg.loss, cfg.model

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import ConfigError, load, preset, set_value, validate
+from .config import ConfigError, apply_overrides, load, preset, set_value, validate
 
 FAIL_ONCE_ENV = "USGAN_FAIL_ONCE_AT_ITER"   # "N:marker-file": a worker crashes once at iteration N (fault tests)
 
@@ -62,12 +62,7 @@ def config_from_args(a):
             set_value(cfg, key, value)
     if a.iters is not None and a.decay_iters is None:
         cfg.optim.num_iters_decay = min(cfg.optim.num_iters_decay, cfg.optim.num_iters // 2)
-    for item in a.set:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ConfigError(f"--set {item!r} is not SECTION.KEY=VALUE, e.g. --set loss.lambda_rec=10")
-        set_value(cfg, key.strip(), value.strip())
-    return validate(cfg)
+    return validate(apply_overrides(cfg, a.set))
 
 
 def resolve_storage(storage: str) -> str:

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ConfigError, preset, set_value, validate
+from .config import ConfigError, apply_overrides, preset, validate
 
 PAPER = {"lambda_cls": 1.0, "lambda_rec": 1.0, "lambda_gp": 10.0}
 DEFAULT_SPACE = {"lambda_cls": (0.1, 10.0), "lambda_rec": (0.1, 10.0), "lambda_gp": (1.0, 100.0)}
@@ -116,11 +116,7 @@ def main(argv=None) -> int:
         if a.iters:
             cfg.optim.num_iters = a.iters
             cfg.optim.num_iters_decay = min(cfg.optim.num_iters_decay, a.iters // 2)
-        for item in a.set:
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise ConfigError(f"--set {item!r} is not SECTION.KEY=VALUE")
-            set_value(cfg, key.strip(), value.strip())
+        apply_overrides(cfg, a.set)
         cfg.run.validate_every = a.validate_every or max(1, cfg.optim.num_iters // 4)
         cfg.run.checkpoint_every = cfg.run.validate_every
         cfg.run.storage = a.storage

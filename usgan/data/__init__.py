@@ -24,7 +24,7 @@ def gather_records(data_cfg, skip_bad: bool = False, progress: bool = True) -> l
     records: list[Record] = []
     for spec in data_cfg.sources:
         if spec.strip().lower() == "synthetic":
-            root = materialize(Path(data_cfg.cache_dir).expanduser(), data_cfg.synthetic_identities, data_cfg.synthetic_seed,
+            root = materialize(data_cfg.cache_dir, data_cfg.synthetic_identities, data_cfg.synthetic_seed,
                                progress=progress)
             records += read_expression_folders(root, source="synthetic")
         else:
@@ -75,7 +75,7 @@ class FaceData:
 def load_data(data_cfg, image_size: int, split_file=None, skip_bad: bool = False, progress: bool = True) -> FaceData:
     """Read, cache and split the configured sources."""
     records = gather_records(data_cfg, skip_bad, progress)
-    images, labels, records = build_cache(records, image_size, Path(data_cfg.cache_dir).expanduser(), data_cfg.align_faces, skip_bad,
+    images, labels, records = build_cache(records, image_size, data_cfg.cache_dir, data_cfg.align_faces, skip_bad,
                                           progress)
     train_s, test_s = split_subjects(records, data_cfg.test_fraction, data_cfg.split_seed)
     if split_file:

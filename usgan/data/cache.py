@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,7 +48,7 @@ def _key(records: list[Record], size: int, align: bool) -> str:
 def build_cache(records: list[Record], size: int, cache_dir="data_cache", align=False, skip_bad=False,
                 progress=True) -> tuple[torch.Tensor, torch.Tensor, list[Record]]:
     """Images, labels and the records actually kept (corrupt files are dropped only with skip_bad)."""
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir).expanduser()
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"images-{size}px-{_key(records, size, align)}.pt"
     if path.is_file():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +151,7 @@ def folder_name(identities: int, seed: int, size: int) -> str:
 
 def materialize(cache_dir="data_cache", identities: int = 120, seed: int = 0, size: int = 128, progress=True) -> Path:
     """Write the set in the authors' layout (AFS/id007_AFS.png ...) once; later calls reuse it."""
-    root = Path(cache_dir) / folder_name(identities, seed, size)
+    root = Path(cache_dir).expanduser() / folder_name(identities, seed, size)
     done = root / "complete.json"
     if done.is_file():
         return root

@@ -58,7 +58,7 @@ def predict(net: ExpressionNet, x: torch.Tensor, batch_size: int = 256) -> torch
 
 def load_or_train(data, cache_dir, tag: str, progress=True) -> tuple[ExpressionNet, float]:
     """The classifier for this synthetic set (trained on its train split), and its accuracy on the test split."""
-    path = Path(cache_dir) / f"expression-classifier-{tag}.pt"
+    path = Path(cache_dir).expanduser() / f"expression-classifier-{tag}.pt"
     if path.is_file():
         blob = torch.load(path, weights_only=False)
         net = ExpressionNet()
