@@ -1,6 +1,7 @@
 """What a researcher looks at during a run: the progress line, TensorBoard scalars and sample grids."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -34,8 +35,14 @@ class ProgressLog:
             except ImportError:  # tensorboard is optional at run time
                 self.tb = None
 
+    @staticmethod
+    def _echo(line: str) -> None:
+        # Not print(): inside a Ray Train worker print is patched to log *and* echo, which doubles every line.
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
     def note(self, text: str) -> None:
-        print(f"[train] {text}", flush=True)
+        self._echo(f"[train] {text}")
         if self.file:
             self.file.write(f"# {text}\n")
             self.file.flush()
@@ -49,7 +56,7 @@ class ProgressLog:
         self.t_last, self.it_last = now, it
         losses = " ".join(f"{k} {v:.4f}" for k, v in terms.items() if k != "lr")
         line = f"[it {it}/{self.total}] {losses} | lr {terms.get('lr', 0):.2e} | {rate:.1f} img/s | ETA {_fmt_eta(eta)}"
-        print(line, flush=True)
+        self._echo(line)
         if self.file:
             self.file.write(line + "\n")
             self.file.flush()
