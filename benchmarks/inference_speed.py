@@ -26,22 +26,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
+from machine import cpu_name  # noqa: E402
 
 from usgan.authors_reference import AuthorsGenerator, authors_all_expressions  # noqa: E402
 from usgan.models import Generator  # noqa: E402
 from usgan.step import bf16_supported  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_paths(G: Generator, x7: torch.Tensor, c7: torch.Tensor, skip: set[str], tmp: Path) -> dict:

@@ -23,6 +23,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import cpu_name, load_average  # noqa: E402
 
 from usgan.config import apply_overrides, preset  # noqa: E402
 from usgan.data import load_data  # noqa: E402
@@ -33,8 +36,8 @@ from usgan.train import data_tag  # noqa: E402
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    return {"platform": platform.platform(), "cpu": cpu_name(), "cpus": os.cpu_count(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "load_average": load_average()}
 
 
 def learning_curve(cfg, data, classifier, every: int) -> list[dict]:
