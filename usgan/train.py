@@ -118,7 +118,10 @@ def train_loop_per_worker(config: dict) -> None:
                            hflip=cfg.data.hflip)
     fixed = data.as_float(data.test_idx[:8] if len(data.test_idx) >= 1 else data.train_idx[:8])
     log = ProgressLog(config["run_dir"], o.num_iters, o.batch_size * world, start) if rank == 0 else None
-    if log and start:
+    if log and start >= o.num_iters:
+        log.note(f"run '{cfg.run.name}' already reached iteration {start} of {o.num_iters}: nothing to train. "
+                 "Pass --name for a new run, or a larger --iters to continue this one.")
+    elif log and start:
         log.note(f"resumed from iteration {start}")
     fail_at, _, marker = (config.get("fail_once") or "").partition(":")
 
