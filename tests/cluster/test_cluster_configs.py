@@ -141,7 +141,9 @@ def test_launcher_config_matches_rays_schema():
     schema = Path(list(spec.submodule_search_locations)[0]) / "autoscaler" / "ray-schema.json"
     if not schema.is_file():
         pytest.skip("ray's autoscaler schema not found")
-    jsonschema.validate(yaml.safe_load(LAUNCHER.read_text()), json.loads(schema.read_text()))
+    validator = jsonschema.Draft7Validator(json.loads(schema.read_text()))
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(yaml.safe_load(LAUNCHER.read_text()))]
+    assert errors == [], errors
 
 
 def _rayjob():
