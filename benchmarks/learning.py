@@ -57,19 +57,30 @@ def learning_curve(cfg, data, classifier, every: int) -> list[dict]:
     return curve
 
 
-def _timed_steps(cfg, data, n: int, warmup: int = 3) -> list[float]:
-    """Seconds per iteration (D step + G step every n_critic) over n iterations after a warm-up."""
+def _timed_steps(cfg, data, n: int, warmup: int = 3) -> tuple[list[float], float]:
+    """Seconds per iteration (D step + G step every n_critic) over n iterations after a warm-up, and the share
+    of one core that the rest of the machine (every other process) used meanwhile."""
+    import psutil
     torch.manual_seed(0)
     engine = Engine.build(cfg)
     batches = data.batches("train", cfg.optim.batch_size, seed=0)
     times = []
     for i in range(warmup + n):
+        if i == warmup:
+            wall0, own0, busy0 = time.perf_counter(), time.process_time(), _busy_seconds(psutil)
         x, y = next(batches)
         t = time.perf_counter()
         engine.train_step(x, y)
         if i >= warmup:
             times.append(time.perf_counter() - t)
-    return times
+    wall = time.perf_counter() - wall0
+    others = (_busy_seconds(psutil) - busy0) - (time.process_time() - own0)
+    return times, max(0.0, others) / wall
+
+
+def _busy_seconds(psutil) -> float:
+    t = psutil.cpu_times()
+    return sum(getattr(t, f) for f in ("user", "nice", "system", "irq", "softirq", "steal") if hasattr(t, f))
 
 
 def _ray_worker(config):
@@ -77,11 +88,12 @@ def _ray_worker(config):
     torch.set_num_threads(config["threads"])
     from usgan.config import from_dict
     import tempfile
-    times = _timed_steps(from_dict(config["cfg"]), ray.get(config["data"][0]), config["n"])
+    times, others = _timed_steps(from_dict(config["cfg"]), ray.get(config["data"][0]), config["n"])
     # Train V2 keeps a run's final metrics with its latest checkpoint, so report a (tiny) one.
     with tempfile.TemporaryDirectory() as d:
         Path(d, "step_seconds.json").write_text(json.dumps(times))
-        ray.train.report({"step_seconds": statistics.median(times)}, checkpoint=ray.train.Checkpoint.from_directory(d))
+        ray.train.report({"step_seconds": statistics.median(times), "other_processes_cores": others},
+                         checkpoint=ray.train.Checkpoint.from_directory(d))
 
 
 def ray_overhead(cfg, data, n: int) -> dict:
@@ -90,7 +102,8 @@ def ray_overhead(cfg, data, n: int) -> dict:
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    bare = statistics.median(_timed_steps(cfg, data, n))
+    times, others_bare = _timed_steps(cfg, data, n)
+    bare = statistics.median(times)
     if not ray.is_initialized():
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     trainer = TorchTrainer(_ray_worker, train_loop_config={"cfg": cfg.to_dict(), "data": [ray.put(data)], "n": n,
@@ -99,10 +112,15 @@ def ray_overhead(cfg, data, n: int) -> dict:
                                                                   resources_per_worker={"CPU": os.cpu_count()}),
                            run_config=ray.train.RunConfig(storage_path=str(Path("~/usgan-runs").expanduser()),
                                                           name="bench-ray-overhead"))
-    in_ray = trainer.fit().metrics["step_seconds"]
-    bare_again = statistics.median(_timed_steps(cfg, data, n))   # bracket the Ray run against drift
-    bare = min(bare, bare_again)
-    return {"bare_step_s": round(bare, 4), "ray_step_s": round(in_ray, 4), "ray_overhead": round(in_ray / bare - 1, 4)}
+    metrics = trainer.fit().metrics
+    in_ray = metrics["step_seconds"]
+    times, others_again = _timed_steps(cfg, data, n)   # bracket the Ray run against drift
+    bare = min(bare, statistics.median(times))
+    # Where the time goes on a small machine: CPU that other processes (Ray's GCS, raylet, Train controller and
+    # agents, in the Ray case) took from the cores the step runs on, in cores.
+    return {"bare_step_s": round(bare, 4), "ray_step_s": round(in_ray, 4), "ray_overhead": round(in_ray / bare - 1, 4),
+            "other_processes_cores_bare": round(min(others_bare, others_again), 3),
+            "other_processes_cores_in_ray": round(metrics["other_processes_cores"], 3)}
 
 
 def main(argv=None):

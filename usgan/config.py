@@ -67,11 +67,12 @@ class SpeedConfig:
     """How an iteration is computed, never what it computes (benchmarks/train_speed.py measures each switch)."""
     channels_last: bool = True       # NHWC activations and weights (oneDNN's native layout)
     bf16: bool = False               # bf16 autocast for G (CPU with AVX512-BF16 / AMX, or GPU); not bit-exact
-    bf16_d: bool = False             # also for D and its gradient penalty (slower than fp32 D on some CPUs)
+    bf16_d: bool = True              # with bf16, also D and its gradient penalty (off: D stays fp32)
     compile: bool = False            # torch.compile G (D's gradient penalty needs double backward: eager)
     batch_d: bool = True             # D(real) and D(fake) as one forward on the concatenated batch
     share_fake: bool = True          # one G(x, c') with grad serves the D and the G phase of a G iteration
     freeze_d_in_g: bool = True       # no gradients for D's weights in the G phase (they were discarded)
+    d_matmul: bool = True            # D's layers on <= 8x8 maps as unfold + matmul (usgan/matmul_conv.py)
 
 
 @dataclass

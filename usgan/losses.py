@@ -10,8 +10,8 @@ Fast paths (USGANLoss(G, D, cfg, speed=SpeedConfig(...))), none of which changes
   - share_fake: the caller passes x_fake = G(x_real, c_trg), computed once with grad, to both phases of an
     iteration where G also steps (G is not updated in between, so the D phase's fake is the same tensor);
   - freeze_d_in_g: D's weights are not differentiated in the G phase (their gradients were thrown away);
-  - bf16 / bf16_d: autocast for G's forwards / for D's forwards (D's double backward is slow in bf16 on
-    some CPUs, hence two switches).
+  - bf16 / bf16_d: autocast for G's forwards / also for D's forwards and its gradient penalty;
+  - (in step.py) d_matmul: D's few-pixel layers as unfold + matmul, see matmul_conv.py.
 With speed=None every switch is off: the plain path, as the authors wrote it.
 """
 import contextlib

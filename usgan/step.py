@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from .config import Config
 from .losses import USGANLoss
+from .matmul_conv import use_matmul_convs
 from .models import Discriminator, Generator
 
 
@@ -66,6 +67,8 @@ class Engine:
         G, D = build_networks(cfg)
         fmt = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format
         G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
+        if cfg.speed.d_matmul:
+            use_matmul_convs(D, cfg.model.image_size)
         o = cfg.optim
         g_opt = torch.optim.Adam(G.parameters(), o.g_lr, (o.beta1, o.beta2))
         d_opt = torch.optim.Adam(D.parameters(), o.d_lr, (o.beta1, o.beta2))

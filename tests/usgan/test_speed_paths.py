@@ -18,7 +18,7 @@ from usgan.config import SpeedConfig, preset
 from usgan.step import Engine
 
 PLAIN = SpeedConfig(channels_last=False, bf16=False, bf16_d=False, compile=False,
-                    batch_d=False, share_fake=False, freeze_d_in_g=False)
+                    batch_d=False, share_fake=False, freeze_d_in_g=False, d_matmul=False)
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,7 +64,8 @@ FP32_PATHS = {
     "share_fake": dict(share_fake=True),
     "freeze_d_in_g": dict(freeze_d_in_g=True),
     "channels_last": dict(channels_last=True),
-    "all_fp32": dict(batch_d=True, share_fake=True, freeze_d_in_g=True, channels_last=True),
+    "d_matmul": dict(d_matmul=True),
+    "all_fp32": dict(batch_d=True, share_fake=True, freeze_d_in_g=True, channels_last=True, d_matmul=True),
 }
 
 
@@ -104,7 +105,8 @@ def test_bf16_paths_stay_within_tolerance(bf16_d):
 
 def test_run_config_records_every_switch():
     d = preset("tiny").to_dict()["speed"]
-    assert set(d) >= {"channels_last", "bf16", "bf16_d", "compile", "batch_d", "share_fake", "freeze_d_in_g"}
+    assert set(d) >= {"channels_last", "bf16", "bf16_d", "compile", "batch_d", "share_fake", "freeze_d_in_g",
+                      "d_matmul"}
 
 
 @pytest.mark.slow
