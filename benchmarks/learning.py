@@ -84,43 +84,65 @@ def _busy_seconds(psutil) -> float:
 
 
 def _ray_worker(config):
-    import ray.train
-    torch.set_num_threads(config["threads"])
-    from usgan.config import from_dict
     import tempfile
+
+    import ray.train
+
+    from usgan.config import from_dict
+    torch.set_num_threads(config["threads"])
     times, others = _timed_steps(from_dict(config["cfg"]), ray.get(config["data"][0]), config["n"])
     # Train V2 keeps a run's final metrics with its latest checkpoint, so report a (tiny) one.
     with tempfile.TemporaryDirectory() as d:
         Path(d, "step_seconds.json").write_text(json.dumps(times))
-        ray.train.report({"step_seconds": statistics.median(times), "other_processes_cores": others},
+        ray.train.report({"step_seconds": statistics.mean(times), "other_processes_cores": others},
                          checkpoint=ray.train.Checkpoint.from_directory(d))
 
 
-def ray_overhead(cfg, data, n: int) -> dict:
-    """Median step time bare vs inside a 1-worker TorchTrainer owning the same cores, same run."""
+def ray_overhead(cfg, data, n: int, rounds: int) -> dict:
+    """Mean step time bare vs inside a 1-worker TorchTrainer owning the same cores, alternated `rounds` times.
+
+    Steps are whole n_critic cycles (D-only and G iterations in their real proportion). A small VM's speed drifts
+    by 10-20 % over minutes, so bare and in-Ray runs alternate and the overhead is taken from the totals.
+    """
     import ray
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    times, others_bare = _timed_steps(cfg, data, n)
-    bare = statistics.median(times)
+    n = max(cfg.optim.n_critic, n - n % cfg.optim.n_critic)
     if not ray.is_initialized():
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    trainer = TorchTrainer(_ray_worker, train_loop_config={"cfg": cfg.to_dict(), "data": [ray.put(data)], "n": n,
-                                                           "threads": torch.get_num_threads()},
-                           scaling_config=ray.train.ScalingConfig(num_workers=1,
-                                                                  resources_per_worker={"CPU": os.cpu_count()}),
-                           run_config=ray.train.RunConfig(storage_path=str(Path("~/usgan-runs").expanduser()),
-                                                          name="bench-ray-overhead"))
-    metrics = trainer.fit().metrics
-    in_ray = metrics["step_seconds"]
-    times, others_again = _timed_steps(cfg, data, n)   # bracket the Ray run against drift
-    bare = min(bare, statistics.median(times))
-    # Where the time goes on a small machine: CPU that other processes (Ray's GCS, raylet, Train controller and
-    # agents, in the Ray case) took from the cores the step runs on, in cores.
-    return {"bare_step_s": round(bare, 4), "ray_step_s": round(in_ray, 4), "ray_overhead": round(in_ray / bare - 1, 4),
-            "other_processes_cores_bare": round(min(others_bare, others_again), 3),
-            "other_processes_cores_in_ray": round(metrics["other_processes_cores"], 3)}
+    data_ref = ray.put(data)
+
+    def in_ray_run(steps: int, name: str) -> dict:
+        trainer = TorchTrainer(_ray_worker, train_loop_config={"cfg": cfg.to_dict(), "data": [data_ref], "n": steps,
+                                                               "threads": torch.get_num_threads()},
+                               scaling_config=ray.train.ScalingConfig(num_workers=1,
+                                                                      resources_per_worker={"CPU": os.cpu_count()}),
+                               run_config=ray.train.RunConfig(storage_path=str(Path("~/usgan-runs").expanduser()),
+                                                              name=name))
+        return trainer.fit().metrics
+
+    # Untimed: the first Train run after ray.init shares the cores with Ray's own start-up (agents, prestarted
+    # workers); that is a one-off cost per cluster, not a cost per step.
+    in_ray_run(cfg.optim.n_critic, "bench-ray-overhead-warmup")
+    bare, in_ray, others_bare, others_ray = [], [], [], []
+    for r in range(rounds):
+        times, others = _timed_steps(cfg, data, n)
+        bare.append(statistics.mean(times))
+        others_bare.append(others)
+        metrics = in_ray_run(n, f"bench-ray-overhead-{r}")
+        in_ray.append(metrics["step_seconds"])
+        others_ray.append(metrics["other_processes_cores"])
+        print(f"ray overhead round {r + 1}/{rounds}: bare {bare[-1]:.4f} s/it, in Ray {in_ray[-1]:.4f} s/it "
+              f"({in_ray[-1] / bare[-1] - 1:+.1%})", flush=True)
+    # other_processes_*: cores that every other process (in the Ray case: GCS, raylet, agents, the Train
+    # controller; Ray also runs its workers at nice 15, so these win every contended slice) took meanwhile.
+    return {"steps_per_round": n, "rounds": rounds, "bare_step_s": [round(v, 4) for v in bare],
+            "ray_step_s": [round(v, 4) for v in in_ray],
+            "ray_overhead": round(sum(in_ray) / sum(bare) - 1, 4),
+            "ray_overhead_per_round": [round(b / a - 1, 4) for a, b in zip(bare, in_ray)],
+            "other_processes_cores_bare": round(statistics.mean(others_bare), 3),
+            "other_processes_cores_in_ray": round(statistics.mean(others_ray), 3)}
 
 
 def main(argv=None):
@@ -128,7 +150,8 @@ def main(argv=None):
     ap.add_argument("--preset", default="demo")
     ap.add_argument("--iters", type=int)
     ap.add_argument("--every", type=int, help="iterations between measurements (default: a fifth of the run)")
-    ap.add_argument("--overhead-steps", type=int, default=20)
+    ap.add_argument("--overhead-steps", type=int, default=40, help="iterations per timing (whole n_critic cycles)")
+    ap.add_argument("--overhead-rounds", type=int, default=3, help="bare / in-Ray alternations")
     ap.add_argument("--skip-ray-overhead", action="store_true")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
@@ -146,7 +169,7 @@ def main(argv=None):
               "goal_target_accuracy": 0.70, "goal_met": curve[-1]["target_accuracy"] >= 0.70
               and curve[-1]["l1_to_target"] < curve[-1]["l1_input_to_target"]}
     if not a.skip_ray_overhead:
-        result["ray"] = ray_overhead(cfg, data, a.overhead_steps)
+        result["ray"] = ray_overhead(cfg, data, a.overhead_steps, a.overhead_rounds)
         result["ray"]["goal_met"] = result["ray"]["ray_overhead"] <= 0.05
     result["machine"] = machine()
     print(json.dumps(result))

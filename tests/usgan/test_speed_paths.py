@@ -6,7 +6,7 @@ fp32 paths: the same numbers up to float reassociation (loss terms rel. 1e-4, gr
 largest element: channels_last convolutions sum in another order). bf16 autocast: loss terms within 5 %
 relative (plus 0.02 absolute, for terms near zero) and every network's gradient pointing the same way
 (cosine similarity >= 0.98): bf16 keeps 8 mantissa bits, so per-element agreement is not the claim; the
-loss-curve comparison in benchmarks/train_speed.py --curves is the evidence that training follows the same path.
+loss-curve comparison in benchmarks/train_speed.py --curves-only is the evidence that training follows the same path.
 """
 import dataclasses
 import functools
