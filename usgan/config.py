@@ -66,7 +66,7 @@ class DataConfig:
 class SpeedConfig:
     """How an iteration is computed, never what it computes (benchmarks/train_speed.py measures each switch)."""
     channels_last: bool = True       # NHWC activations and weights (oneDNN's native layout)
-    bf16: bool = False               # bf16 autocast for G (CPU with AVX512-BF16 / AMX, or GPU); not bit-exact
+    bf16: bool = False               # bf16 autocast for G and D (AVX512-BF16/AMX or GPU); not bit-exact
     bf16_d: bool = True              # with bf16, also D and its gradient penalty (off: D stays fp32)
     compile: bool = False            # torch.compile G (D's gradient penalty needs double backward: eager)
     batch_d: bool = True             # D(real) and D(fake) as one forward on the concatenated batch

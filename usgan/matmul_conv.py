@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-MAX_INPUT_PIXELS = 8   # a layer whose input is at most 8x8 runs as a matmul (measured crossover: 16x16 is even)
+MAX_INPUT_PIXELS = 8   # input <= 8x8 runs as a matmul (at 16x16 the conv still wins in fp32: matmul 0.7x, bf16 1.1x)
 
 
 class MatmulConv2d(nn.Conv2d):
