@@ -15,8 +15,10 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -112,29 +114,32 @@ def ray_overhead(cfg, data, n: int, rounds: int) -> dict:
     if not ray.is_initialized():
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     data_ref = ray.put(data)
+    store = tempfile.mkdtemp(prefix="usgan-bench-ray-")   # timing runs are not results: keep ~/usgan-runs clean
 
     def in_ray_run(steps: int, name: str) -> dict:
         trainer = TorchTrainer(_ray_worker, train_loop_config={"cfg": cfg.to_dict(), "data": [data_ref], "n": steps,
                                                                "threads": torch.get_num_threads()},
                                scaling_config=ray.train.ScalingConfig(num_workers=1,
                                                                       resources_per_worker={"CPU": os.cpu_count()}),
-                               run_config=ray.train.RunConfig(storage_path=str(Path("~/usgan-runs").expanduser()),
-                                                              name=name))
+                               run_config=ray.train.RunConfig(storage_path=store, name=name))
         return trainer.fit().metrics
 
     # Untimed: the first Train run after ray.init shares the cores with Ray's own start-up (agents, prestarted
     # workers); that is a one-off cost per cluster, not a cost per step.
-    in_ray_run(cfg.optim.n_critic, "bench-ray-overhead-warmup")
     bare, in_ray, others_bare, others_ray = [], [], [], []
-    for r in range(rounds):
-        times, others = _timed_steps(cfg, data, n)
-        bare.append(statistics.mean(times))
-        others_bare.append(others)
-        metrics = in_ray_run(n, f"bench-ray-overhead-{r}")
-        in_ray.append(metrics["step_seconds"])
-        others_ray.append(metrics["other_processes_cores"])
-        print(f"ray overhead round {r + 1}/{rounds}: bare {bare[-1]:.4f} s/it, in Ray {in_ray[-1]:.4f} s/it "
-              f"({in_ray[-1] / bare[-1] - 1:+.1%})", flush=True)
+    try:
+        in_ray_run(cfg.optim.n_critic, "warmup")
+        for r in range(rounds):
+            times, others = _timed_steps(cfg, data, n)
+            bare.append(statistics.mean(times))
+            others_bare.append(others)
+            metrics = in_ray_run(n, f"round-{r}")
+            in_ray.append(metrics["step_seconds"])
+            others_ray.append(metrics["other_processes_cores"])
+            print(f"ray overhead round {r + 1}/{rounds}: bare {bare[-1]:.4f} s/it, in Ray {in_ray[-1]:.4f} s/it "
+                  f"({in_ray[-1] / bare[-1] - 1:+.1%})", flush=True)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
     # other_processes_*: cores that every other process (in the Ray case: GCS, raylet, agents, the Train
     # controller; Ray also runs its workers at nice 15, so these win every contended slice) took meanwhile.
     return {"steps_per_round": n, "rounds": rounds, "bare_step_s": [round(v, 4) for v in bare],
