@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -59,95 +60,121 @@ def learning_curve(cfg, data, classifier, every: int) -> list[dict]:
     return curve
 
 
-def _timed_steps(cfg, data, n: int, warmup: int = 3) -> tuple[list[float], float]:
-    """Seconds per iteration (D step + G step every n_critic) over n iterations after a warm-up, and the share
-    of one core that the rest of the machine (every other process) used meanwhile."""
-    import psutil
+class Turns:
+    """Two processes taking turns through files in one folder: turn t belongs to side t % 2 and may start once
+    file t exists; its owner creates file t + 1 when done. Waiting is a 2 ms sleep loop, so the side that is not
+    computing leaves the cores to the other."""
+
+    def __init__(self, folder: str, side: int, timeout: float = 600.0):
+        self.folder, self.side, self.timeout = Path(folder), side, timeout
+
+    def wait(self, name) -> None:
+        deadline = time.monotonic() + self.timeout
+        while not (self.folder / str(name)).exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the other side of the Ray-overhead timing never wrote {self.folder / str(name)}")
+            time.sleep(0.002)
+
+    def mark(self, name) -> None:
+        (self.folder / str(name)).write_text("")
+
+
+def _timed_turns(cfg, data, folder: str, side: int, turns: int) -> list[float]:
+    """This side's seconds per iteration in each of its turns; a turn is one whole n_critic cycle."""
     torch.manual_seed(0)
     engine = Engine.build(cfg)
     batches = data.batches("train", cfg.optim.batch_size, seed=0)
-    times = []
-    for i in range(warmup + n):
-        if i == warmup:
-            wall0, own0, busy0 = time.perf_counter(), time.process_time(), _busy_seconds(psutil)
-        x, y = next(batches)
-        t = time.perf_counter()
-        engine.train_step(x, y)
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-    wall = time.perf_counter() - wall0
-    others = (_busy_seconds(psutil) - busy0) - (time.process_time() - own0)
-    return times, max(0.0, others) / wall
+    for _ in range(cfg.optim.n_critic):                       # warm-up: first-touch allocations, oneDNN kernels
+        engine.train_step(*next(batches))
+    sync = Turns(folder, side)
+    sync.mark(f"ready-{side}")
+    if side == 0:
+        sync.wait("ready-1")
+        sync.mark(0)
+    seconds = []
+    for t in range(side, 2 * turns, 2):
+        sync.wait(t)
+        spent = 0.0
+        for _ in range(cfg.optim.n_critic):
+            x, y = next(batches)
+            t0 = time.perf_counter()
+            engine.train_step(x, y)
+            spent += time.perf_counter() - t0
+        seconds.append(spent / cfg.optim.n_critic)
+        sync.mark(t + 1)
+    sync.wait(2 * turns)   # stay idle (not exiting, not freeing memory) until the other side's last turn is over
+    return seconds
 
 
-def _busy_seconds(psutil) -> float:
-    t = psutil.cpu_times()
-    return sum(getattr(t, f) for f in ("user", "nice", "system", "irq", "softirq", "steal") if hasattr(t, f))
+def _bare_side(cfg_dict: dict, data, folder: str, turns: int, threads: int, out) -> None:
+    """The bare step, in a plain child process that never imports Ray."""
+    from usgan.config import from_dict
+    torch.set_num_threads(threads)
+    out.put(_timed_turns(from_dict(cfg_dict), data, folder, 0, turns))
 
 
-def _ray_worker(config):
+def _ray_side(config):
+    """The same step inside a Ray Train worker."""
     import tempfile
 
     import ray.train
 
     from usgan.config import from_dict
     torch.set_num_threads(config["threads"])
-    times, others = _timed_steps(from_dict(config["cfg"]), ray.get(config["data"][0]), config["n"])
+    seconds = _timed_turns(from_dict(config["cfg"]), ray.get(config["data"][0]), config["folder"], 1,
+                           config["turns"])
     # Train V2 keeps a run's final metrics with its latest checkpoint, so report a (tiny) one.
     with tempfile.TemporaryDirectory() as d:
-        Path(d, "step_seconds.json").write_text(json.dumps(times))
-        ray.train.report({"step_seconds": statistics.mean(times), "other_processes_cores": others},
-                         checkpoint=ray.train.Checkpoint.from_directory(d))
+        Path(d, "step_seconds.json").write_text(json.dumps(seconds))
+        ray.train.report({"step_seconds": json.dumps(seconds)}, checkpoint=ray.train.Checkpoint.from_directory(d))
 
 
-def ray_overhead(cfg, data, n: int, rounds: int) -> dict:
-    """Mean step time bare vs inside a 1-worker TorchTrainer owning the same cores, alternated `rounds` times.
+def ray_overhead(cfg, data, turns: int) -> dict:
+    """Step time inside a 1-worker TorchTrainer against the bare step, measured in alternating turns.
 
-    Steps are whole n_critic cycles (D-only and G iterations in their real proportion). A small VM's speed drifts
-    by 10-20 % over minutes, so bare and in-Ray runs alternate and the overhead is taken from the totals.
+    This VM's speed drifts by 20-50 % over minutes (the host steals up to a fifth of the CPU), which swamped
+    timings taken one after the other. So both run at once and take turns: a plain child process (bare) and the
+    Ray Train worker each build the engine, then alternate one whole n_critic cycle at a time, the idle side
+    sleeping. Neighbouring turns see the same machine, and the overhead comes from the paired turns.
     """
+    import multiprocessing as mp
+
     import ray
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    n = max(cfg.optim.n_critic, n - n % cfg.optim.n_critic)
     if not ray.is_initialized():
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    data_ref = ray.put(data)
     store = tempfile.mkdtemp(prefix="usgan-bench-ray-")   # timing runs are not results: keep ~/usgan-runs clean
-
-    def in_ray_run(steps: int, name: str) -> dict:
-        trainer = TorchTrainer(_ray_worker, train_loop_config={"cfg": cfg.to_dict(), "data": [data_ref], "n": steps,
-                                                               "threads": torch.get_num_threads()},
+    folder = tempfile.mkdtemp(prefix="usgan-bench-turns-")
+    threads = torch.get_num_threads()
+    queue = mp.get_context("spawn").Queue()
+    bare_proc = mp.get_context("spawn").Process(target=_bare_side,
+                                                args=(cfg.to_dict(), data, folder, turns, threads, queue))
+    try:
+        bare_proc.start()
+        trainer = TorchTrainer(_ray_side, train_loop_config={"cfg": cfg.to_dict(), "data": [ray.put(data)],
+                                                             "folder": folder, "turns": turns, "threads": threads},
                                scaling_config=ray.train.ScalingConfig(num_workers=1,
                                                                       resources_per_worker={"CPU": os.cpu_count()}),
-                               run_config=ray.train.RunConfig(storage_path=store, name=name))
-        return trainer.fit().metrics
-
-    # Untimed: the first Train run after ray.init shares the cores with Ray's own start-up (agents, prestarted
-    # workers); that is a one-off cost per cluster, not a cost per step.
-    bare, in_ray, others_bare, others_ray = [], [], [], []
-    try:
-        in_ray_run(cfg.optim.n_critic, "warmup")
-        for r in range(rounds):
-            times, others = _timed_steps(cfg, data, n)
-            bare.append(statistics.mean(times))
-            others_bare.append(others)
-            metrics = in_ray_run(n, f"round-{r}")
-            in_ray.append(metrics["step_seconds"])
-            others_ray.append(metrics["other_processes_cores"])
-            print(f"ray overhead round {r + 1}/{rounds}: bare {bare[-1]:.4f} s/it, in Ray {in_ray[-1]:.4f} s/it "
-                  f"({in_ray[-1] / bare[-1] - 1:+.1%})", flush=True)
+                               run_config=ray.train.RunConfig(storage_path=store, name="ray-overhead"))
+        in_ray = json.loads(trainer.fit().metrics["step_seconds"])
+        bare = queue.get(timeout=600)
+        bare_proc.join(timeout=60)
     finally:
+        if bare_proc.is_alive():
+            bare_proc.kill()
         shutil.rmtree(store, ignore_errors=True)
-    # other_processes_*: cores that every other process (in the Ray case: GCS, raylet, agents, the Train
-    # controller; Ray also runs its workers at nice 15, so these win every contended slice) took meanwhile.
-    return {"steps_per_round": n, "rounds": rounds, "bare_step_s": [round(v, 4) for v in bare],
-            "ray_step_s": [round(v, 4) for v in in_ray],
-            "ray_overhead": round(sum(in_ray) / sum(bare) - 1, 4),
-            "ray_overhead_per_round": [round(b / a - 1, 4) for a, b in zip(bare, in_ray)],
-            "other_processes_cores_bare": round(statistics.mean(others_bare), 3),
-            "other_processes_cores_in_ray": round(statistics.mean(others_ray), 3)}
+        shutil.rmtree(folder, ignore_errors=True)
+    # Each Ray turn is compared with the bare turns on either side of it, which cancels a linear drift.
+    ratios = [r / ((bare[i] + bare[i + 1]) / 2 if i + 1 < len(bare) else bare[i]) for i, r in enumerate(in_ray)]
+    logs = [math.log(r) for r in ratios]
+    mean, se = statistics.mean(logs), statistics.stdev(logs) / math.sqrt(len(logs))
+    return {"turns": turns, "iterations_per_turn": cfg.optim.n_critic,
+            "bare_step_s": round(statistics.mean(bare), 4), "ray_step_s": round(statistics.mean(in_ray), 4),
+            "ray_overhead": round(math.exp(mean) - 1, 4),
+            "ray_overhead_95ci": [round(math.exp(mean - 2 * se) - 1, 4), round(math.exp(mean + 2 * se) - 1, 4)],
+            "bare_turns_s": [round(v, 4) for v in bare], "ray_turns_s": [round(v, 4) for v in in_ray]}
 
 
 def main(argv=None):
@@ -155,9 +182,10 @@ def main(argv=None):
     ap.add_argument("--preset", default="demo")
     ap.add_argument("--iters", type=int)
     ap.add_argument("--every", type=int, help="iterations between measurements (default: a fifth of the run)")
-    ap.add_argument("--overhead-steps", type=int, default=40, help="iterations per timing (whole n_critic cycles)")
-    ap.add_argument("--overhead-rounds", type=int, default=3, help="bare / in-Ray alternations")
+    ap.add_argument("--overhead-turns", type=int, default=20,
+                    help="turns per side in the Ray-overhead timing; a turn is one n_critic cycle")
     ap.add_argument("--skip-ray-overhead", action="store_true")
+    ap.add_argument("--skip-learning", action="store_true", help="only the Ray-overhead timing")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
     cfg = preset(a.preset)
@@ -166,15 +194,16 @@ def main(argv=None):
         cfg.optim.num_iters_decay = min(cfg.optim.num_iters_decay, a.iters // 2)
     apply_overrides(cfg, a.set)
     data = load_data(cfg.data, cfg.model.image_size)
-    clf, clf_acc = load_or_train(data, Path(cfg.data.cache_dir).expanduser(), data_tag(cfg, data))
-    print(f"independent classifier: {clf_acc:.1%} on held-out ground truth; chance is {1 / 7:.1%}", flush=True)
-    curve = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5))
-    result = {"benchmark": "learning", "preset": cfg.preset, "iterations": cfg.optim.num_iters,
-              "classifier_accuracy": round(clf_acc, 4), "curve": curve, "final": curve[-1],
-              "goal_target_accuracy": 0.70, "goal_met": curve[-1]["target_accuracy"] >= 0.70
-              and curve[-1]["l1_to_target"] < curve[-1]["l1_input_to_target"]}
+    result = {"benchmark": "learning", "preset": cfg.preset, "iterations": cfg.optim.num_iters}
+    if not a.skip_learning:
+        clf, clf_acc = load_or_train(data, Path(cfg.data.cache_dir).expanduser(), data_tag(cfg, data))
+        print(f"independent classifier: {clf_acc:.1%} on held-out ground truth; chance is {1 / 7:.1%}", flush=True)
+        curve = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5))
+        result.update(classifier_accuracy=round(clf_acc, 4), curve=curve, final=curve[-1], goal_target_accuracy=0.70,
+                      goal_met=curve[-1]["target_accuracy"] >= 0.70
+                      and curve[-1]["l1_to_target"] < curve[-1]["l1_input_to_target"])
     if not a.skip_ray_overhead:
-        result["ray"] = ray_overhead(cfg, data, a.overhead_steps, a.overhead_rounds)
+        result["ray"] = ray_overhead(cfg, data, a.overhead_turns)
         result["ray"]["goal_met"] = result["ray"]["ray_overhead"] <= 0.05
     result["machine"] = machine()
     print(json.dumps(result))
