@@ -106,8 +106,8 @@ class Turns:
     file t exists; its owner creates file t + 1 when done. Waiting is a 2 ms sleep loop, so the side that is not
     computing leaves the cores to the other."""
 
-    def __init__(self, folder: str, side: int, timeout: float = 600.0):
-        self.folder, self.side, self.timeout = Path(folder), side, timeout
+    def __init__(self, folder: str, timeout: float = 600.0):
+        self.folder, self.timeout = Path(folder), timeout
 
     def wait(self, name) -> None:
         deadline = time.monotonic() + self.timeout
@@ -127,7 +127,7 @@ def _timed_turns(cfg, data, folder: str, side: int, turns: int) -> list[float]:
     batches = data.batches("train", cfg.optim.batch_size, seed=0)
     for _ in range(cfg.optim.n_critic):                       # warm-up: first-touch allocations, oneDNN kernels
         engine.train_step(*next(batches))
-    sync = Turns(folder, side)
+    sync = Turns(folder)
     sync.mark(f"ready-{side}")
     if side == 0:
         sync.wait("ready-1")
