@@ -46,6 +46,15 @@ def machine() -> dict:
             "threads": torch.get_num_threads(), "load_average": load_average()}
 
 
+def _scored_row(counter: str, i: int, t0: float, G, data, classifier) -> dict:
+    """One printed point of a curve: G's held-out translation scores after i steps."""
+    s = translation_scores(G, data, classifier)
+    row = {counter: i, "seconds": round(time.time() - t0, 1), "target_accuracy": round(s["target_accuracy"], 4),
+           "l1_to_target": round(s["l1_to_target"], 4), "l1_input_to_target": round(s["l1_input_to_target"], 4)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def learning_curve(cfg, data, classifier, every: int) -> list[dict]:
     torch.manual_seed(cfg.run.seed)
     engine = Engine.build(cfg)
@@ -54,12 +63,7 @@ def learning_curve(cfg, data, classifier, every: int) -> list[dict]:
     for i in range(1, cfg.optim.num_iters + 1):
         engine.train_step(*next(batches))
         if i % every == 0 or i == cfg.optim.num_iters:
-            s = translation_scores(engine.G, data, classifier)
-            row = {"iteration": i, "seconds": round(time.time() - t0, 1),
-                   "target_accuracy": round(s["target_accuracy"], 4), "l1_to_target": round(s["l1_to_target"], 4),
-                   "l1_input_to_target": round(s["l1_input_to_target"], 4)}
-            curve.append(row)
-            print(json.dumps(row), flush=True)
+            curve.append(_scored_row("iteration", i, t0, engine.G, data, classifier))
     return curve
 
 
@@ -92,12 +96,7 @@ def oracle_curve(cfg, data, classifier, steps: int, every: int) -> list[dict]:
         loss.backward()
         opt.step()
         if i % every == 0 or i == steps:
-            s = translation_scores(G, data, classifier)
-            row = {"oracle_step": i, "seconds": round(time.time() - t0, 1),
-                   "target_accuracy": round(s["target_accuracy"], 4), "l1_to_target": round(s["l1_to_target"], 4),
-                   "l1_input_to_target": round(s["l1_input_to_target"], 4)}
-            curve.append(row)
-            print(json.dumps(row), flush=True)
+            curve.append(_scored_row("oracle_step", i, t0, G, data, classifier))
     return curve
 
 
