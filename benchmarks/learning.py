@@ -207,6 +207,7 @@ def ray_overhead(cfg, data, turns: int) -> dict:
         shutil.rmtree(store, ignore_errors=True)
         shutil.rmtree(folder, ignore_errors=True)
     # Each Ray turn is compared with the bare turns on either side of it, which cancels a linear drift.
+    # Neighbouring ratios share a bare turn, so the interval from their spread is approximate (a bit narrow).
     ratios = [r / ((bare[i] + bare[i + 1]) / 2 if i + 1 < len(bare) else bare[i]) for i, r in enumerate(in_ray)]
     logs = [math.log(r) for r in ratios]
     mean, se = statistics.mean(logs), statistics.stdev(logs) / math.sqrt(len(logs))
