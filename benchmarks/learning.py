@@ -155,8 +155,6 @@ def _bare_side(cfg_dict: dict, data, folder: str, turns: int, threads: int, out)
 
 def _ray_side(config):
     """The same step inside a Ray Train worker."""
-    import tempfile
-
     import ray.train
 
     from usgan.config import from_dict
@@ -188,9 +186,9 @@ def ray_overhead(cfg, data, turns: int) -> dict:
     store = tempfile.mkdtemp(prefix="usgan-bench-ray-")   # timing runs are not results: keep ~/usgan-runs clean
     folder = tempfile.mkdtemp(prefix="usgan-bench-turns-")
     threads = torch.get_num_threads()
-    queue = mp.get_context("spawn").Queue()
-    bare_proc = mp.get_context("spawn").Process(target=_bare_side,
-                                                args=(cfg.to_dict(), data, folder, turns, threads, queue))
+    spawn = mp.get_context("spawn")   # a fresh interpreter: the bare side must not inherit this driver's Ray
+    queue = spawn.Queue()
+    bare_proc = spawn.Process(target=_bare_side, args=(cfg.to_dict(), data, folder, turns, threads, queue))
     try:
         bare_proc.start()
         trainer = TorchTrainer(_ray_side, train_loop_config={"cfg": cfg.to_dict(), "data": [ray.put(data)],
