@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from usgan.config import preset
-from usgan.data import load_data
+from usgan.data import FaceData, load_data
 from usgan.data.cache import build_cache
 from usgan.data.expressions import EXPRESSIONS, FOLDER_CODES, UnknownExpression, parse_targets, to_label
-from usgan.data.readers import (DatasetError, read_cfee, read_expression_folders, read_kdef, read_manifest,
+from usgan.data.readers import (DatasetError, Record, read_cfee, read_expression_folders, read_kdef, read_manifest,
                                 read_rafd, read_source)
 from usgan.data.split import split_subjects
 from usgan.data.synthetic import identity_params, render_face
@@ -156,7 +156,6 @@ def test_split_is_subject_disjoint_and_recorded(tmp_path):
 
 
 def test_split_keeps_every_source_in_the_test_set():
-    from usgan.data.readers import Record
     recs = [Record(f"{s}{i}", 0, f"{s}:{i}", s) for s in ("kdef", "rafd") for i in range(20)]
     train, test = split_subjects(recs, 0.1, seed=3)
     assert {t.split(":")[0] for t in test} == {"kdef", "rafd"} and not train & test
@@ -173,3 +172,28 @@ def test_synthetic_faces_are_deterministic_and_expressions_differ():
     # identity lives outside the expression: the background and skin of a person never change
     assert identity_params(3) == identity_params(3) and identity_params(3) != identity_params(4)
     assert (faces[0][:4, :4] == faces[3][:4, :4]).all()
+
+
+def _numbered(n: int, train_idx) -> FaceData:
+    """Face i is a flat image of value i, so a batch says which faces it holds, flipped or not."""
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 2, 2).contiguous()
+    records = [Record(f"/x/{i}.png", i % 7, f"s{i}", "synthetic") for i in range(n)]
+    return FaceData(images, torch.zeros(n, dtype=torch.int64), records, torch.as_tensor(train_idx), torch.arange(0))
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_shards_partition_every_epoch_when_ranks_hold_different_numbers_of_batches(world):
+    split = list(range(0, 2 * (3 * world + 1), 2))          # 3 * world + 1 faces: the first shard holds one more
+    data = _numbered(len(split) * 2, split)
+    streams = [data.batches("train", batch_size=1, seed=5, rank=r, world_size=world) for r in range(world)]
+    sizes = [len(split[r::world]) for r in range(world)]
+    assert len(set(sizes)) == 2
+    orders = []
+    for epoch in range(4):
+        shards = [[round(float(next(s)[0].add(1).mul(127.5).flatten()[0])) for _ in range(k)]
+                  for s, k in zip(streams, sizes)]
+        seen = [i for shard in shards for i in shard]
+        assert sorted(seen) == split, (epoch, shards)   # disjoint, and together the whole split
+        orders.append(seen)
+    assert len({tuple(o) for o in orders}) == 4              # and reshuffled every epoch
+

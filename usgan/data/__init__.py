@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,17 @@ def gather_records(data_cfg, skip_bad: bool = False, progress: bool = True) -> l
     return records
 
 
+def _stream(*key) -> torch.Generator:
+    """A generator seeded by the key's digest, so streams with different keys never coincide."""
+    digest = hashlib.sha256(repr(key).encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
+
+
+def epoch_shard(idx: torch.Tensor, seed: int, epoch: int, rank: int, world_size: int) -> torch.Tensor:
+    """This rank's share of one epoch; the permutation depends only on (seed, epoch), so shards partition idx."""
+    return idx[torch.randperm(len(idx), generator=_stream("shuffle", seed, epoch))][rank::world_size]
+
+
 @dataclass
 class FaceData:
     images: torch.Tensor      # (N, 3, S, S) uint8
@@ -48,21 +61,20 @@ class FaceData:
         idx = self.index(split)
         if len(idx) < world_size:
             raise DatasetError(f"{len(idx)} {split} images cannot be shared by {world_size} workers; use fewer workers")
-        g = torch.Generator().manual_seed(seed)
-        epoch = 0
-        while True:
-            perm = idx[torch.randperm(len(idx), generator=g)][rank::world_size]
-            for s in range(0, len(perm) - batch_size + 1, batch_size):
-                b = perm[s:s + batch_size]
+        # Flips come from a per-rank stream: ranks with more batches draw more, which must not move the shuffle.
+        flips = _stream("flip", seed, rank)
+        for epoch in itertools.count():
+            shard = epoch_shard(idx, seed, epoch, rank, world_size)
+            if len(shard) < batch_size:
+                raise DatasetError(f"the {split} shard has {len(shard)} images, fewer than batch size {batch_size}; "
+                                   "lower --batch-size or use fewer workers")
+            for s in range(0, len(shard) - batch_size + 1, batch_size):
+                b = shard[s:s + batch_size]
                 x = self.images[b].float().div_(127.5).sub_(1.0)
                 if hflip:
-                    flip = torch.rand(len(b), generator=g) < 0.5
+                    flip = torch.rand(len(b), generator=flips) < 0.5
                     x[flip] = x[flip].flip(-1)
                 yield x, self.labels[b]
-            if len(perm) < batch_size:
-                raise DatasetError(f"the {split} shard has {len(perm)} images, fewer than batch size {batch_size}; "
-                                   "lower --batch-size or use fewer workers")
-            epoch += 1
 
     def ground_truth(self) -> dict[tuple[str, int], int]:
         """(subject, label) -> image index: where every identity has every expression (the synthetic set)."""
