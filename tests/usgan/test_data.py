@@ -197,3 +197,13 @@ def test_shards_partition_every_epoch_when_ranks_hold_different_numbers_of_batch
         orders.append(seen)
     assert len({tuple(o) for o in orders}) == 4              # and reshuffled every epoch
 
+
+def test_picked_faces_spread_over_subjects_and_the_whole_split_keeps_its_order():
+    records = [Record(f"/x/{i}", i // 4, f"s{i % 4}", "kdef") for i in range(28)]   # 7 expressions x 4 subjects
+    data = FaceData(torch.zeros(28, 3, 1, 1, dtype=torch.uint8), torch.zeros(28, dtype=torch.int64), records,
+                    torch.arange(0), torch.arange(28))
+    picked = data.pick_faces("test", 14).tolist()
+    by_subject = [sum(records[i].subject == f"s{k}" for i in picked) for k in range(4)]
+    assert sorted(by_subject) == [3, 3, 4, 4]
+    assert data.pick_faces("test", 14, seed=1).tolist() != picked
+    assert data.pick_faces("test").tolist() == list(range(28)) == data.pick_faces("test", 99).tolist()

@@ -2,6 +2,7 @@
 
     data = load_data(cfg.data, image_size=128)     # FaceData: all images once, as uint8, plus the split
     for x, y in data.batches("train", batch_size=16, seed=0, rank=0, world_size=1): ...
+    faces = data.pick_faces("test", 7)             # one face per source expression, the same every run
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 from .cache import build_cache
 from .expressions import EXPRESSIONS
 from .readers import DatasetError, Record, read_expression_folders, read_source
-from .split import split_subjects, write_split
+from .split import split_subjects, stratified, write_split
 from .synthetic import materialize
 
 __all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "gather_records"]
@@ -75,6 +76,10 @@ class FaceData:
                     flip = torch.rand(len(b), generator=flips) < 0.5
                     x[flip] = x[flip].flip(-1)
                 yield x, self.labels[b]
+
+    def pick_faces(self, split="test", n=None, seed=0) -> torch.Tensor:
+        """A fixed choice of n faces of the split spread over source expressions and subjects (all when n is None)."""
+        return torch.tensor(stratified(self.records, self.index(split).tolist(), n, seed), dtype=torch.int64)
 
     def ground_truth(self) -> dict[tuple[str, int], int]:
         """(subject, label) -> image index: where every identity has every expression (the synthetic set)."""

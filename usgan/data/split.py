@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections import Counter
 from pathlib import Path
 
 from .readers import Record
@@ -25,6 +26,25 @@ def split_subjects(records: list[Record], test_fraction: float = 0.1, seed: int 
         test.update(subjects[:n_test])
     train = {r.subject for r in records} - test
     return train, test
+
+
+def stratified(records: list[Record], idx: list[int], n: int | None = None, seed: int = 0) -> list[int]:
+    """n of idx dealt round-robin over source expressions, each time from the least-shown subject; all if n is None."""
+    if n is None or n >= len(idx):
+        return list(idx)
+    # Records are stored folder by folder, so idx[:n] would be one or two expressions; the shuffle breaks ties.
+    by_label: dict[int, list[int]] = {}
+    for i in random.Random(seed).sample(list(idx), len(idx)):
+        by_label.setdefault(records[i].label, []).append(i)
+    shown, picked = Counter(), []
+    while len(picked) < n:
+        for pool in (by_label[k] for k in sorted(by_label)):
+            if pool and len(picked) < n:
+                i = min(pool, key=lambda j: shown[records[j].subject])
+                pool.remove(i)
+                shown[records[i].subject] += 1
+                picked.append(i)
+    return picked
 
 
 def write_split(path, train: set, test: set, records: list[Record], seed: int, test_fraction: float) -> None:
