@@ -97,6 +97,11 @@ def sample_grid(engine_or_G, faces: torch.Tensor, c_dim: int = 7) -> Image.Image
     return Image.fromarray(grid.numpy())
 
 
+def grid_faces(data) -> torch.Tensor:
+    """The grid's rows: one held-out face per source expression, from different subjects where there are several."""
+    return data.pick_faces("test" if len(data.test_idx) else "train", len(EXPRESSIONS))
+
+
 def save_sample_grid(engine, faces, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

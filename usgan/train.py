@@ -83,7 +83,7 @@ def train_loop_per_worker(config: dict) -> None:
 
     from .checkpoints import ENGINE_FILE, save_checkpoint
     from .config import from_dict
-    from .run_outputs import ProgressLog, save_sample_grid
+    from .run_outputs import ProgressLog, grid_faces, save_sample_grid
     from .step import Engine
 
     cfg = from_dict(config["cfg"])
@@ -116,7 +116,7 @@ def train_loop_per_worker(config: dict) -> None:
     o, r = cfg.optim, cfg.run
     batches = data.batches("train", o.batch_size, seed=cfg.run.seed + start, rank=rank, world_size=world,
                            hflip=cfg.data.hflip)
-    fixed = data.as_float(data.test_idx[:8] if len(data.test_idx) >= 1 else data.train_idx[:8])
+    fixed = data.as_float(grid_faces(data))
     log = ProgressLog(config["run_dir"], o.num_iters, o.batch_size * world, start) if rank == 0 else None
     if log and start >= o.num_iters:
         log.note(f"run '{cfg.run.name}' already reached iteration {start} of {o.num_iters}: nothing to train. "
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
     ckpt = result.checkpoint.path if result.checkpoint else "(none)"
     print(f"\n[usgan] done in {time.time() - t0:.0f} s")
     print(f"  checkpoint : {ckpt}  (engine.pt + authors' {{iter}}-G.ckpt / -D.ckpt)")
-    print(f"  samples    : {run_dir}/samples/  (rows: held-out faces; columns: input + the 7 expressions)")
+    print(f"  samples    : {run_dir}/samples/  (rows: a held-out face per expression; columns: input + 7)")
     print(f"  logs       : {run_dir}/progress.log, TensorBoard: tensorboard --logdir {run_dir}/tensorboard")
     print(f"  config     : {run_dir}/config.yaml, split: {run_dir}/split.json")
     return 0

@@ -198,6 +198,27 @@ def test_shards_partition_every_epoch_when_ranks_hold_different_numbers_of_batch
     assert len({tuple(o) for o in orders}) == 4              # and reshuffled every epoch
 
 
+def _synthetic_split(tmp_path):
+    cfg = preset("tiny")
+    cfg.data.cache_dir = str(tmp_path)
+    cfg.data.test_fraction = 0.5                             # 6 test subjects, stored afraid first
+    return load_data(cfg.data, 32, progress=False)
+
+
+def test_grid_and_validation_faces_cover_every_source_expression(tmp_path):
+    from usgan.metrics.validation import Validator
+    from usgan.run_outputs import grid_faces
+
+    data = _synthetic_split(tmp_path)
+    subjects = {data.records[i].subject for i in data.test_idx.tolist()}
+    grid, val = grid_faces(data).tolist(), Validator({}).faces(data).tolist()
+    assert len(grid) == 7 and len(val) == 21 and set(val) <= set(data.test_idx.tolist())
+    assert [data.records[i].label for i in grid] == list(range(7))      # one row per expression, in label order
+    assert sorted(data.records[i].label for i in val) == sorted(list(range(7)) * 3)
+    assert {data.records[i].subject for i in grid} == subjects            # six people, not one
+    assert grid_faces(data).tolist() == grid                               # the same faces every call
+
+
 def test_picked_faces_spread_over_subjects_and_the_whole_split_keeps_its_order():
     records = [Record(f"/x/{i}", i // 4, f"s{i % 4}", "kdef") for i in range(28)]   # 7 expressions x 4 subjects
     data = FaceData(torch.zeros(28, 3, 1, 1, dtype=torch.uint8), torch.zeros(28, dtype=torch.int64), records,

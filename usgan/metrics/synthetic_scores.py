@@ -8,8 +8,11 @@ from .expression_classifier import predict
 
 
 @torch.no_grad()
-def translation_scores(G, data, classifier, split="test", max_faces=None, batch_size=64) -> dict:
+def translation_scores(G, data, classifier, split="test", max_faces=None, batch_size=64, faces=None) -> dict:
     """Translate each test face to every other expression and compare with that identity's true target.
+
+    max_faces picks that many faces spread over source expressions and subjects (None: the whole split);
+    `faces` (dataset indices) overrides split and max_faces.
 
     target_accuracy: share of outputs the independent classifier reads as the asked-for expression.
     l1_to_target: mean |output - true target| in [-1, 1] units; l1_input_to_target is the same for the
@@ -19,7 +22,7 @@ def translation_scores(G, data, classifier, split="test", max_faces=None, batch_
     was_training = G.training
     G.eval()
     gt = data.ground_truth()
-    idx = data.index(split)[: max_faces or None].tolist()
+    idx = (data.pick_faces(split, max_faces) if faces is None else torch.as_tensor(faces)).tolist()
     c_dim = 7
     src, trg, labels = [], [], []
     for i in idx:

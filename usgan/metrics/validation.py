@@ -5,6 +5,9 @@
                           (0 = perfect, 1 = no better than returning the input); real data: ACD / 0.36
                           (0.36 is face_recognition's same-person threshold, squared)
     objective           : expression_accuracy - IDENTITY_WEIGHT * identity_error   (higher is better)
+
+Scored on 21 fixed test faces, three per source expression spread over the test subjects, each translated
+to the six other expressions (126 translations).
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.expressions import EXPRESSIONS
 from .expression_classifier import ExpressionNet
 from .synthetic_scores import translation_scores
 
@@ -26,7 +30,11 @@ def objective(expression_accuracy: float, identity_error: float, identity_weight
 class Validator:
     """Carries the classifier's weights to the workers (plain tensors pickle through Ray's object store)."""
     classifier_state: dict
-    max_faces: int = 24
+    # Three test faces per source expression, so every expression weighs the same in the objective.
+    max_faces: int = 3 * len(EXPRESSIONS)
+
+    def faces(self, data) -> torch.Tensor:
+        return data.pick_faces("test", self.max_faces)
 
     def classifier(self) -> ExpressionNet:
         net = ExpressionNet()
@@ -35,7 +43,7 @@ class Validator:
 
     @torch.no_grad()
     def __call__(self, G, data) -> dict:
-        s = translation_scores(G, data, self.classifier(), split="test", max_faces=self.max_faces)
+        s = translation_scores(G, data, self.classifier(), faces=self.faces(data))
         ident = s["l1_to_target"] / max(s["l1_input_to_target"], 1e-8)
         return {"val/expression_accuracy": s["target_accuracy"], "val/identity_error": ident,
                 "val/objective": objective(s["target_accuracy"], ident)}
