@@ -101,7 +101,8 @@ def build_parser():
     ap.add_argument("--preset", help="base preset (default: demo at half width)")
     ap.add_argument("--config", help="base YAML config")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    ap.add_argument("--faces", type=int, default=8, help="test faces scored per variant (each to 6 expressions)")
+    ap.add_argument("--faces", type=int, default=7,
+                    help="test faces scored per variant, spread over source expressions (each to 6 expressions)")
     ap.add_argument("--grid-faces", type=int, default=2, help="faces shown in the grid")
     ap.add_argument("--only", help="comma list of variant numbers 1-4 to run (default all)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -138,9 +139,7 @@ def main(argv=None) -> int:
     clf, clf_acc = load_or_train(data, d.cache_dir, f"synthetic{d.synthetic_identities}-s{d.synthetic_seed}-{size}px",
                                  progress=not a.quiet)
     print(f"[ablation] independent expression classifier: {clf_acc:.1%} on the ground-truth test faces", flush=True)
-    # Spread the scored faces over subjects and expressions rather than the first folder's.
-    test = data.test_idx
-    faces = test[torch.linspace(0, len(test) - 1, min(a.faces, len(test))).round().long()]
+    faces = data.pick_faces("test", a.faces)
     grid_faces = data.as_float(faces[: a.grid_faces])
     cache: dict = {}
     rows, grids = [], []

@@ -94,7 +94,7 @@ def evaluate(G, data, targets=None, classifier=None, batch_size=32, max_faces=No
     from tqdm import tqdm
 
     targets = list(range(G.c_dim)) if targets is None else targets
-    idx = data.index(split)[: max_faces or None] if faces is None else torch.as_tensor(faces)
+    idx = data.pick_faces(split, max_faces) if faces is None else torch.as_tensor(faces)
     if len(idx) == 0:
         raise UsageError(f"the {split} split is empty; lower data.test_fraction's granularity or add subjects")
     labels = data.labels[idx]
@@ -194,7 +194,8 @@ def build_parser():
     ap.add_argument("--out", required=True, help="folder for metrics.json and metrics.md")
     ap.add_argument("--targets", default="all", help="'all' or a list like happy,sad")
     ap.add_argument("--split", default="test", choices=("test", "train"))
-    ap.add_argument("--max-faces", type=int, help="evaluate only the first N faces of the split")
+    ap.add_argument("--max-faces", type=int,
+                    help="evaluate N faces of the split, spread over source expressions and subjects")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--fer-weights", help="facial-emotion-recognition sdist (.tar.gz), its model.pkl or folder")
     ap.add_argument("--align", action="store_true", help="detect and align real photos (data.align_faces)")
@@ -222,7 +223,7 @@ def main(argv=None) -> int:
     data = load_data(cfg.data, size, skip_bad=a.skip_bad, progress=not a.quiet)
     classify, clf_info = choose_classifier(data, cfg, a.fer_weights, progress=not a.quiet)
     if classify is not None and "accuracy_on_its_test_split" not in clf_info:
-        idx = data.index(a.split)[: a.max_faces or None]
+        idx = data.pick_faces(a.split, a.max_faces)
         acc = float((classify(data.as_float(idx)) == data.labels[idx]).float().mean())
         clf_info["accuracy_on_input_faces"] = acc
     print(f"[evaluate] expression classifier: {json.dumps(clf_info)}", flush=True)

@@ -83,7 +83,7 @@ def test_evaluate_identity_generator_scores_like_its_input():
     res = evaluate(G, data, targets, classifier=lambda x: torch.full((len(x),), 3), max_faces=3, progress=False)
     rows = {r["target"]: r for r in res["per_expression"]}
     assert list(rows) == ["happy", "sad"]
-    # Faces 0..2 are afraid, angry, disgusted of identity 0: every one is translated to both targets.
+    # The three faces are an afraid, an angry and a disgusted one: every one is translated to both targets.
     assert rows["happy"]["translations"] == 3 and res["overall"]["translations"] == 6
     o = res["overall"]
     assert o["acd"] == 0.0 and o["local_fvs_mean"] > 99.7 and o["same_person_rate"] == 1.0
