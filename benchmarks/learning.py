@@ -36,6 +36,7 @@ from machine import cpu_name, load_average  # noqa: E402
 from usgan.config import apply_overrides, preset  # noqa: E402
 from usgan.data import load_data  # noqa: E402
 from usgan.metrics.expression_classifier import load_or_train  # noqa: E402
+from usgan.metrics.oracle import supervised_step, target_batches  # noqa: E402
 from usgan.metrics.synthetic_scores import translation_scores  # noqa: E402
 from usgan.step import Engine  # noqa: E402
 from usgan.train import data_tag  # noqa: E402
@@ -68,35 +69,18 @@ def learning_curve(cfg, data, classifier, every: int) -> list[dict]:
 
 
 def oracle_curve(cfg, data, classifier, steps: int, every: int) -> list[dict]:
-    """G alone, trained by L1 to the true target image: a supervision the GAN never has.
+    """G alone, trained by L1 to the true target image (usgan/metrics/oracle.py): a ceiling for the GAN.
 
-    The same generator, optimizer and batch size as the run; each step asks every face of a batch for a random
-    other expression and pulls G's output toward that identity's real rendering of it. How fast this learns is
-    a ceiling for the GAN, which must find the same mapping through a critic's classifier.
+    The same generator, optimizer and batch size as the run, so the curve says how many steps this G needs.
     """
     torch.manual_seed(cfg.run.seed)
     engine = Engine.build(cfg)
-    G, opt, gt = engine.G, engine.g_opt, data.ground_truth()
-    g = torch.Generator().manual_seed(cfg.run.seed)
-    train = data.index("train")
+    batches = target_batches(data, cfg.optim.batch_size, seed=cfg.run.seed)
     curve, t0 = [], time.time()
     for i in range(1, steps + 1):
-        src = train[torch.randint(len(train), (cfg.optim.batch_size,), generator=g)].tolist()
-        pairs = []
-        for j in src:
-            r = data.records[j]
-            choices = [k for k in range(cfg.model.c_dim) if k != r.label and (r.subject, k) in gt]
-            k = choices[int(torch.randint(len(choices), (1,), generator=g))]
-            pairs.append((j, k, gt[(r.subject, k)]))
-        x = data.as_float([a for a, _, _ in pairs]).contiguous(memory_format=torch.channels_last)
-        y = data.as_float([c for _, _, c in pairs])
-        c = torch.nn.functional.one_hot(torch.tensor([k for _, k, _ in pairs]), cfg.model.c_dim).float()
-        loss = (G(x, c) - y).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        supervised_step(engine.G, engine.g_opt, *next(batches))
         if i % every == 0 or i == steps:
-            curve.append(_scored_row("oracle_step", i, t0, G, data, classifier))
+            curve.append(_scored_row("oracle_step", i, t0, engine.G, data, classifier))
     return curve
 
 

@@ -42,7 +42,8 @@ def _generator_for(state: dict, cfg: Config | None) -> tuple[Generator, str]:
         # The authors' files carry no flag: one block means US-GAN (skip on), six means StarGAN (skip off).
         skip = blocks == 1
     kind = "usgan" if skip else "stargan"
-    return Generator(c_dim=c_dim, conv_dim=conv_dim, res_blocks=blocks, ultimate_skip=skip), kind
+    label_norm = any(".label_affine." in k for k in state)
+    return Generator(c_dim=c_dim, conv_dim=conv_dim, res_blocks=blocks, ultimate_skip=skip, label_norm=label_norm), kind
 
 
 def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, Config]:

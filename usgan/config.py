@@ -24,6 +24,7 @@ class ModelConfig:
     ultimate_skip: bool = True   # StarGAN: False
     d_repeat_num: int = 6
     identity_init: bool = False  # zero the last conv so G starts as the identity (needs the ultimate skip)
+    label_norm: bool = False     # G: class-conditional scale and shift after every InstanceNorm (not in the paper)
 
 
 @dataclass

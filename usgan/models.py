@@ -17,27 +17,50 @@ class InstanceNorm(nn.InstanceNorm2d):
     running averages from being updated, so an evaluated checkpoint stays byte-identical to the loaded one.
     """
 
-    def __init__(self, ch):
+    def __init__(self, ch, label_dim=0):
         super().__init__(ch, affine=True, track_running_stats=True)
+        # Switch `label_norm` (off in the paper): a class-conditional scale and shift after the normalisation.
+        # The paper's label enters only as constant input maps, and every InstanceNorm subtracts each channel's
+        # spatial mean, which erases a constant everywhere but near the padded border.
+        self.label_affine = LabelAffine(label_dim, ch) if label_dim else None
+        self.label = None   # the one-hot condition of the current forward, set by the Generator
 
     def forward(self, x):
         update = self.training
-        return F.instance_norm(x, self.running_mean if update else None, self.running_var if update else None,
-                               self.weight, self.bias, True, self.momentum, self.eps)
+        out = F.instance_norm(x, self.running_mean if update else None, self.running_var if update else None,
+                              self.weight, self.bias, True, self.momentum, self.eps)
+        if self.label_affine is None:
+            return out
+        scale, shift = self.label_affine(self.label.to(out.dtype))
+        return out * (1 + scale) + shift
 
 
-def _norm(ch):
-    return InstanceNorm(ch)
+class LabelAffine(nn.Module):
+    """Per-channel (scale, shift) from a one-hot label; zero at init, so G starts as the unconditioned network.
+
+    The weight is stored divided by `gain` and multiplied back in the forward (StyleGAN's equalised learning
+    rate): Adam moves a parameter by about lr per step whatever its gradient, so an O(1) scale stored as is
+    would need ~1/lr = 5,000 steps to grow; stored this way it grows `gain` times faster.
+    """
+
+    def __init__(self, label_dim, ch, gain=10.0):
+        super().__init__()
+        self.gain = gain
+        self.weight = nn.Parameter(torch.zeros(2 * ch, label_dim))
+
+    def forward(self, label):
+        out = F.linear(label, self.weight * self.gain)[:, :, None, None]
+        return out.chunk(2, dim=1)
 
 
 class ResidualBlock(nn.Module):
     """conv3x3-IN-ReLU-conv3x3-IN plus identity."""
 
-    def __init__(self, ch):
+    def __init__(self, ch, label_dim=0):
         super().__init__()
         self.main = nn.Sequential(
-            nn.Conv2d(ch, ch, 3, 1, 1, bias=False), _norm(ch), nn.ReLU(inplace=True),
-            nn.Conv2d(ch, ch, 3, 1, 1, bias=False), _norm(ch))
+            nn.Conv2d(ch, ch, 3, 1, 1, bias=False), InstanceNorm(ch, label_dim), nn.ReLU(inplace=True),
+            nn.Conv2d(ch, ch, 3, 1, 1, bias=False), InstanceNorm(ch, label_dim))
 
     def forward(self, x):
         return x + self.main(x)
@@ -46,22 +69,27 @@ class ResidualBlock(nn.Module):
 class Generator(nn.Module):
     """Encoder, residual blocks, decoder; the ultimate skip adds the input image after the tanh."""
 
-    def __init__(self, c_dim=7, conv_dim=64, res_blocks=1, ultimate_skip=True):
+    def __init__(self, c_dim=7, conv_dim=64, res_blocks=1, ultimate_skip=True, label_norm=False):
         super().__init__()
         self.c_dim, self.ultimate_skip = c_dim, ultimate_skip
-        layers = [nn.Conv2d(3 + c_dim, conv_dim, 7, 1, 3, bias=False), _norm(conv_dim), nn.ReLU(inplace=True)]
+        k = c_dim if label_norm else 0
+        layers = [nn.Conv2d(3 + c_dim, conv_dim, 7, 1, 3, bias=False), InstanceNorm(conv_dim, k), nn.ReLU(inplace=True)]
         ch = conv_dim
         for _ in range(2):  # down-sampling
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), _norm(ch * 2), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), InstanceNorm(ch * 2, k), nn.ReLU(inplace=True)]
             ch *= 2
-        layers += [ResidualBlock(ch) for _ in range(res_blocks)]
+        layers += [ResidualBlock(ch, k) for _ in range(res_blocks)]
         for _ in range(2):  # up-sampling
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), _norm(ch // 2), nn.ReLU(inplace=True)]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), InstanceNorm(ch // 2, k),
+                       nn.ReLU(inplace=True)]
             ch //= 2
         layers += [nn.Conv2d(ch, 3, 7, 1, 3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+        self.label_norms = [m for m in self.modules() if getattr(m, "label_affine", None) is not None]
 
     def forward(self, x, c):
+        for norm in self.label_norms:
+            norm.label = c
         c = c.view(c.size(0), c.size(1), 1, 1).expand(-1, -1, x.size(2), x.size(3))
         out = self.main(torch.cat([x, c.to(x.dtype)], dim=1))
         return out + x if self.ultimate_skip else out

@@ -109,3 +109,21 @@ def test_discriminator_other_sizes(size):
     D = Discriminator(image_size=size, c_dim=7, conv_dim=8, repeat_num=6)
     src, cls = D(torch.zeros(1, 3, size, size))
     assert cls.shape == (1, 7) and src.shape[-1] == size // 64
+
+
+def test_label_norm_switch_adds_only_label_keys_and_starts_as_the_paper_network():
+    torch.manual_seed(0)
+    paper = Generator(conv_dim=8)
+    torch.manual_seed(0)
+    switched = Generator(conv_dim=8, label_norm=True)
+    extra = set(switched.state_dict()) - set(paper.state_dict())
+    assert extra and all(".label_affine." in k for k in extra)
+    assert set(paper.state_dict()) <= set(switched.state_dict())
+    x, c = torch.rand(2, 3, 64, 64) * 2 - 1, torch.eye(7)[[1, 4]]
+    # zero at init: the switch changes nothing until it is trained
+    assert torch.allclose(switched(x, c), paper(x, c), atol=1e-6)
+    for norm in switched.label_norms:
+        norm.label_affine.weight.data.normal_()
+    a, b = switched(x, torch.eye(7)[[1, 1]]), switched(x, torch.eye(7)[[4, 4]])
+    # the label now reaches the interior of the image, not only the border a constant input map survives in
+    assert (a - b)[..., 16:48, 16:48].abs().mean() > 0.05
