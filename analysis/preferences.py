@@ -15,21 +15,12 @@ From code (the study app's admin page, tests, benchmarks):
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __package__ in (None, ""):
-    # Run as a script: Python put analysis/ on sys.path; put the repo root there instead so `analysis.*` imports.
-    _ROOT = str(Path(__file__).resolve().parents[1])
-    if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-        sys.path[0] = _ROOT
-    elif _ROOT not in sys.path:
-        sys.path.insert(0, _ROOT)
-
 import argparse
 import json
 import math
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd

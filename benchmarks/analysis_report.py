@@ -21,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from analysis.preferences import build_report, format_markdown, format_text, report_to_json, write_report
+from analysis.simulate import simulate_study
 
-from analysis.preferences import build_report, format_markdown, format_text, report_to_json, write_report  # noqa: E402
-from analysis.simulate import simulate_study  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

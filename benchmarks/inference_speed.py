@@ -19,21 +19,16 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import torch
+from machine import cpu_name
 
-import torch  # noqa: E402
-from machine import cpu_name  # noqa: E402
-
-from usgan.authors_reference import AuthorsGenerator, authors_all_expressions  # noqa: E402
-from usgan.models import Generator  # noqa: E402
-from usgan.step import bf16_supported  # noqa: E402
+from usgan.authors_reference import AuthorsGenerator, authors_all_expressions
+from usgan.models import Generator
+from usgan.step import bf16_supported
 
 
 def build_paths(G: Generator, x7: torch.Tensor, c7: torch.Tensor, skip: set[str], tmp: Path) -> dict:

@@ -21,25 +21,20 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from machine import cpu_name, load_average
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from machine import cpu_name, load_average  # noqa: E402
-
-from usgan.config import apply_overrides, preset  # noqa: E402
-from usgan.data import load_data  # noqa: E402
-from usgan.metrics.expression_classifier import load_or_train  # noqa: E402
-from usgan.metrics.oracle import supervised_step, target_batches  # noqa: E402
-from usgan.metrics.synthetic_scores import translation_scores  # noqa: E402
-from usgan.step import Engine  # noqa: E402
-from usgan.train import data_tag  # noqa: E402
+from usgan.config import apply_overrides, preset
+from usgan.data import load_data
+from usgan.metrics.expression_classifier import load_or_train
+from usgan.metrics.oracle import supervised_step, target_batches
+from usgan.metrics.synthetic_scores import translation_scores
+from usgan.step import Engine
+from usgan.train import data_tag
 
 
 def machine() -> dict:

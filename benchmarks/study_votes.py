@@ -26,14 +26,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-
-from study_app import participation as part  # noqa: E402
-from study_app.build import StudySpec, build_study  # noqa: E402
-from study_app.db import StudyDB  # noqa: E402
-from study_app.settings import EXPRESSIONS  # noqa: E402
+from study_app import participation as part
+from study_app.build import StudySpec, build_study
+from study_app.db import StudyDB
+from study_app.settings import EXPRESSIONS
 
 METHODS = ("m1", "m2", "m3", "m4")
 

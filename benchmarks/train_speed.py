@@ -34,20 +34,16 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import torch
+import torch.nn.functional as F
+from machine import cpu_name
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
-import torch  # noqa: E402
-from machine import cpu_name  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
-from torch.utils.flop_counter import flop_registry  # noqa: E402
-
-from usgan.authors_reference import AuthorsGenerator  # noqa: E402
-from usgan.config import SpeedConfig, preset  # noqa: E402
-from usgan.models import Discriminator  # noqa: E402
-from usgan.step import Engine, bf16_supported  # noqa: E402
+from usgan.authors_reference import AuthorsGenerator
+from usgan.config import SpeedConfig, preset
+from usgan.models import Discriminator
+from usgan.step import Engine, bf16_supported
 
 
 # ------------------------------------------------------------------------------------------------ machine

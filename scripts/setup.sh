@@ -1,21 +1,66 @@
 #!/usr/bin/env bash
-# One-step setup on a fresh machine: Debian's chromium for the browser tests, the pinned Python packages,
-# and this project in editable mode. Re-running it is cheap: every step is a no-op when already done.
+# One-step setup on a fresh Debian/Ubuntu machine: Debian's chromium (the browser tests drive it), then a
+# virtual environment in .venv holding this project (editable) with every extra, and face_recognition.
+# A venv because Debian's python3 is "externally managed" (PEP 668): its pip refuses to install anything.
+# Re-running is cheap: the pip step runs again only when pyproject.toml or this script changed, or an
+# import check fails. Any failed step stops the script with one line naming the fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "[setup] installing Debian's chromium (the study-app tests drive it; no tool downloads its own browser)"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+PY="${PYTHON:-python3}"
+VENV=.venv
+STAMP="$VENV/.usgan-setup"
+# The one package pip cannot be told about in pyproject.toml: it requires `dlib`, which pip would compile
+# from source; the `eval` extra brings the same library prebuilt (dlib-bin), so this goes in with --no-deps.
+FACE_RECOGNITION="face_recognition==1.3.0"
+
+die() { echo "[setup] error: $*" >&2; exit 1; }
+
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "need root to install $*: run as root, or: apt-get install -y $*"
+    sudo="sudo"
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "no apt-get here: install $* with this system's package manager"
+  echo "[setup] apt-get install $*"
+  $sudo apt-get update -qq >/dev/null || die "apt-get update failed: check the network or /etc/apt/sources.list"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null \
+    || die "apt-get install $* failed: run it yourself to see why"
+}
+
+command -v "$PY" >/dev/null 2>&1 || die "no $PY on PATH: apt-get install -y python3 python3-venv"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || die "$PY is Python $("$PY" -c 'import platform; print(platform.python_version())'); this project needs >= 3.11: set PYTHON=/path/to/python3.11"
+
+# The study-app tests drive Debian's chromium through Playwright; no tool downloads a browser of its own.
+[ -x /usr/bin/chromium ] || apt_install chromium
+
+# Debian ships venv's pip bootstrap (ensurepip) separately, in python3-venv.
+if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  if ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    apt_install python3-venv
+    "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 \
+      || die "$PY still has no ensurepip: apt-get install -y python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
+  fi
+  rm -rf "$VENV"                       # a half-made venv (no pip) would otherwise stay broken
+  echo "[setup] creating $VENV with $(command -v "$PY")"
+  "$PY" -m venv "$VENV" || die "$PY -m venv $VENV failed: see above"
 fi
 
-echo "[setup] Python packages (requirements.txt)"
-"$PY" -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -vE "^WARNING: (Location|Running pip)" || true
-# face_recognition pins the source build of dlib; the prebuilt dlib-bin above stands in for it.
-"$PY" -m pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0 face_recognition_models==0.3.0 \
-  2>&1 | grep -vE "^WARNING: (Location|Running pip)" || true
-"$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
-  2>&1 | grep -vE "^WARNING: (Location|Running pip)" || true
-"$PY" -c 'import torch, ray, streamlit, face_recognition, usgan; print(f"[setup] ready: torch {torch.__version__}, ray {ray.__version__}, streamlit {streamlit.__version__}")'
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1) $("$VENV/bin/python" -V 2>&1)"
+ready() {
+  # face_recognition_models first: face_recognition calls quit() (exit 0) when the models do not import.
+  "$VENV/bin/python" -c 'import torch, ray, streamlit, playwright, pytest, face_recognition_models, face_recognition
+import usgan, study_app, analysis
+print(f"[setup] ready in .venv: torch {torch.__version__}, ray {ray.__version__}, streamlit {streamlit.__version__}")'
+}
+[ "$(cat "$STAMP" 2>/dev/null)" = "$want" ] && ready 2>/dev/null && exit 0
+
+echo "[setup] installing this project with all extras into $VENV (minutes the first time)"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[all]" \
+  || die "pip could not install .[all] (its error is above): fix that, then run bash scripts/setup.sh again"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "$FACE_RECOGNITION" \
+  || die "pip could not install $FACE_RECOGNITION (its error is above): fix that, then run bash scripts/setup.sh again"
+ready || die "$VENV is incomplete (the import error is above): rm -rf $VENV and run bash scripts/setup.sh again"
+echo "$want" > "$STAMP"

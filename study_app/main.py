@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-# `streamlit run study_app/main.py` puts study_app/ (not the repo root) on sys.path; make the package importable.
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from study_app.participant_page import render  # noqa: E402
+from study_app.participant_page import render
 
 ADMIN_PAGE = Path(__file__).resolve().parent / "pages" / "admin.py"
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .cli_common import UsageError, parser, run
+from .cli_common import UsageError, add_device_flag, parser, run
 from .config import apply_overrides, load, preset, set_value, validate
 from .data.expressions import EXPRESSIONS
 from .models import count_parameters
@@ -105,7 +105,7 @@ def build_parser():
                     help="test faces scored per variant, spread over source expressions (each to 6 expressions)")
     ap.add_argument("--grid-faces", type=int, default=2, help="faces shown in the grid")
     ap.add_argument("--only", help="comma list of variant numbers 1-4 to run (default all)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_flag(ap)
     ap.add_argument("--out", default="outputs/ablation")
     ap.add_argument("--quiet", action="store_true")
     return ap

@@ -31,6 +31,33 @@ def parser(prog: str, doc: str) -> OneLineParser:
     return OneLineParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def add_device_flag(ap: argparse.ArgumentParser) -> None:
+    """--device, defaulting to the GPU when there is one; a CUDA device this torch cannot use fails at parse time."""
+    import torch
+
+    ap.add_argument("--device", type=_device, default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu, cuda or cuda:N (default: cuda when a GPU is visible)")
+
+
+def _device(name: str) -> str:
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"unknown device {name!r}: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch is a CPU-only build" if torch.version.cuda is None
+                   else "torch sees no GPU (no NVIDIA driver, or CUDA_VISIBLE_DEVICES hides it)")
+            raise argparse.ArgumentTypeError(f"{name!r} asked for, but {why}: use --device cpu, or run on a machine "
+                                             "where nvidia-smi lists a GPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{name!r} asked for, but only {torch.cuda.device_count()} GPU(s) are "
+                                             "visible: use cuda:0 or another index below that")
+    return name
+
+
 def resolve_config(ckpt_cfg: Config, config_path=None, preset_name=None, data=None, sets=()) -> Config:
     """The checkpoint's own config, unless --config or --preset names another; --data and --set override it."""
     if config_path and preset_name:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .checkpoints import load_generator
-from .cli_common import UsageError, parser, resolve_config, run
+from .cli_common import UsageError, add_device_flag, parser, resolve_config, run
 from .data.align import center_crop, detect_faces
 from .data.expressions import EXPRESSIONS, parse_targets
 from .data.readers import IMAGE_EXTS
@@ -204,7 +204,7 @@ def build_parser():
     ap.add_argument("--format", choices=("png", "jpg"), default="png", help="format of the pasted photos")
     ap.add_argument("--preset", help="config preset for settings the checkpoint lacks (e.g. stargan)")
     ap.add_argument("--config", help="YAML config for settings the checkpoint lacks")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_flag(ap)
     return ap
 
 

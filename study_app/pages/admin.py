@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import hmac
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from study_app import reports  # noqa: E402
-from study_app.db import StudyDB, open_db  # noqa: E402
-from study_app.demo import active_study_id  # noqa: E402
+from study_app import reports
+from study_app.db import StudyDB, open_db
+from study_app.demo import active_study_id
 
 SECRET_ENV = "USGAN_STUDY_ADMIN_SECRET"
 SECRET_KEY = "admin_secret"

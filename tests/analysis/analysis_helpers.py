@@ -11,8 +11,6 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) does not put the repo root on sys.path
-    sys.path.insert(0, str(ROOT))
 
 LONG_COLUMNS = (
     "participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_helpers import ROOT  # noqa: F401  (puts the repo root on sys.path under plain pytest)
 
 from analysis.preferences import build_report, preference_table
 from analysis.simulate import METHODS, PAPER_TRUTH, choice_probabilities, population_truth, simulate_study

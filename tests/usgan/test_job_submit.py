@@ -1,5 +1,7 @@
-"""The user's main command, for real: `ray job submit` against a local two-node cluster started with `ray start`."""
+"""The user's main command, for real: `ray job submit` against clusters started with `ray start`: the README's own
+lines on a one-node cluster, and a local two-node cluster."""
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -62,3 +64,45 @@ def test_ray_job_submit_trains_across_two_nodes(two_node_cluster, tmp_path):
     assert "succeeded" in log.lower()
     assert list(storage.glob("job/checkpoint_*/engine.pt"))
     assert list(storage.glob("job/checkpoint_*/6-G.ckpt"))
+
+
+def _readme_ray_block() -> list[str]:
+    """The README's Training lines from `export RAY_AUTH_MODE` to `ray stop`, comments dropped."""
+    section = (REPO / "README.md").read_text().split("## Training", 1)[1]
+    m = re.search(r"^(export RAY_AUTH_MODE.*?^ray stop\b[^\n]*)$", section, re.M | re.S)
+    assert m, "README's Training section has no block from `export RAY_AUTH_MODE` to `ray stop`"
+    return [re.sub(r"\s+#.*", "", line) for line in m.group(1).splitlines()]
+
+
+def _isolated(cmd: list[str]) -> list[str]:
+    # Own PID namespace: `ray stop` stops every Ray process it can see, and must see only this cluster's.
+    # Own network namespace: `ray start --head` takes the default ports 6379 and 8265 as the README types it.
+    return ["unshare", "--pid", "--net", "--fork", "--mount-proc", *cmd]
+
+
+def test_readme_ray_start_job_submit_stop_as_written(tmp_path):
+    lines = _readme_ray_block()
+    assert lines[-1] == "ray stop" and any(line.startswith("ray start --head") for line in lines)
+    [submit] = [i for i, line in enumerate(lines) if line.startswith("ray job submit ")]
+    assert lines[submit].endswith("-- python -m usgan.train")
+    lines[submit] += " --preset tiny"
+    if subprocess.run(_isolated(["ip", "link", "set", "lo", "up"]), capture_output=True).returncode != 0:
+        pytest.skip("needs unshare (root) and iproute2 to give the cluster its own PIDs and ports")
+    script = tmp_path / "readme.sh"
+    # A fresh network namespace starts with its loopback down.
+    script.write_text("set -euo pipefail\nip link set lo up\n" + "\n".join(lines) + "\n")
+    home = tmp_path / "home"                 # a fresh machine: no ~/.ray/auth_token, no runs, no data cache
+    home.mkdir()
+    ray_tmp = tempfile.mkdtemp(prefix="rr", dir="/tmp")     # Unix socket paths are capped at 107 bytes
+    # `source .venv/bin/activate`, as the README asks before `ray start`: the job's `python` is this one.
+    env = {"HOME": str(home), "PATH": f"{BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "VIRTUAL_ENV": str(BIN.parent), "RAY_TMPDIR": ray_tmp, "LANG": "C.UTF-8"}
+    try:
+        out = subprocess.run(_isolated(["bash", str(script)]), cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=600)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert "succeeded" in log.lower()
+    assert list(home.glob("usgan-runs/usgan-tiny/checkpoint_*/6-G.ckpt")), log[-3000:]

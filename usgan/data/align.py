@@ -46,7 +46,7 @@ def align_from_landmarks(photo: Image.Image, landmarks: dict, size: int = 128) -
 
 def detect_faces(photo: Image.Image, size: int = 128, upsample: int = 1, max_side: int = 1600) -> list[AlignedFace]:
     """Every face in the photo, aligned; large photos are detected on a downscaled copy for speed."""
-    import face_recognition
+    from ..face_lib import face_recognition
 
     photo = photo.convert("RGB")
     k = min(1.0, max_side / max(photo.size))

@@ -45,8 +45,7 @@ def _as_hwc_uint8(images) -> list[np.ndarray]:
 
 def encode(images, batch_size: int = 32, progress=None) -> np.ndarray:
     """128-D encodings of face crops, (N, 128) float64; each crop is taken whole as the face box."""
-    import dlib
-    import face_recognition.api as fr
+    from ..face_lib import dlib, face_api as fr
 
     imgs = _as_hwc_uint8(images)
     out = np.zeros((len(imgs), 128))

@@ -1,0 +1,17 @@
+"""`usgan-study`: `streamlit run study_app/main.py` for an installed package, where no checkout path exists to type.
+
+Extra arguments go to streamlit (`usgan-study --server.port 8600`).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+MAIN = Path(__file__).resolve().parent / "main.py"
+
+
+def serve() -> int:
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(MAIN), *sys.argv[1:]]
+    return cli.main()

@@ -1,0 +1,30 @@
+"""Console scripts (`usgan-evaluate`, ...; see pyproject.toml) for the CLIs whose `__main__` wraps main in cli_common.run.
+
+A console script can only name a function, and these mains raise their expected errors for `run` to print
+as one line; the wrappers keep `usgan-evaluate` and `python -m usgan.evaluate` identical.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+
+from .cli_common import run
+
+
+def _run(module: str) -> int:
+    return run(import_module(f"usgan.{module}").main)
+
+
+def evaluate() -> int:
+    return _run("evaluate")
+
+
+def synthesize() -> int:
+    return _run("synthesize")
+
+
+def export() -> int:
+    return _run("export")
+
+
+def ablation() -> int:
+    return _run("ablation")
