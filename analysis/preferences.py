@@ -5,6 +5,7 @@ Run from the repository root:
     python analysis/preferences.py --db other.sqlite --study s1 --format markdown
     python analysis/preferences.py --csv votes.csv --methods StarGAN,STGAN,GANimation,US-GAN
     python analysis/preferences.py --out reports/s1           # also writes report files, CSV tables, PNG + SVG
+    python analysis/preferences.py --contrast US-GAN --min-median-ms 1500   # pre-specified contrasts, speeders
     python analysis/preferences.py --help
 
 From code (the study app's admin page, tests, benchmarks):
@@ -75,8 +76,9 @@ def _run(args: argparse.Namespace) -> Report:
     study = args.study or next(iter(votes["study_id"].dropna().unique()), None)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     methods = methods or declared_methods_for(declared, study) or None
-    return build_report(votes, methods, max_failed_catch=args.max_failed_catch or None, min_trials=args.min_trials,
-                        n_boot=args.n_boot, seed=args.seed, confidence=args.confidence, source=source)
+    return build_report(votes, methods, max_failed_catch=args.max_failed_catch, min_trials=args.min_trials,
+                        min_median_ms=args.min_median_ms, contrast=args.contrast, n_boot=args.n_boot,
+                        seed=args.seed, confidence=args.confidence, source=source)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,10 +94,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--study", help="analyse this study_id (needed when the source holds several)")
     p.add_argument("--methods", help="comma-separated method list, so a method nobody chose shows 0 %% "
                                      "(default: the database's list, else the methods voted for)")
-    p.add_argument("--max-failed-catch", type=_nonnegative_int, default=2, metavar="K",
-                   help="exclude participants failing K or more catch trials (default 2, Prolific's rule; 0 = off)")
+    p.add_argument("--max-failed-catch", type=_nonnegative_int, default=None, metavar="K",
+                   help="override the study's exclusion rule: exclude participants failing K or more catch trials "
+                        "(0 = off; default: the rule stored with the study, else 2, Prolific's rule)")
     p.add_argument("--min-trials", type=_nonnegative_int, default=None, metavar="N",
                    help="exclude participants who answered fewer than N (non-catch) items")
+    p.add_argument("--min-median-ms", type=_positive_int, default=None, metavar="MS",
+                   help="speeder rule: exclude participants whose median response time is under MS milliseconds")
+    p.add_argument("--contrast", metavar="METHOD",
+                   help="pre-specified contrasts: METHOD against each other method per question, Holm across all")
     p.add_argument("--n-boot", type=_positive_int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--confidence", type=_confidence, default=0.95, help="interval level (default 0.95)")

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from analysis.checks import contrasts, position_bias
 from analysis.stats import (BOOTSTRAP_METHOD, WILSON_METHOD, cluster_bootstrap, item_shares, preference_shares,
                             question_tests)
-from analysis.votes import VoteDataError, apply_exclusions, methods_in, questions_in, validate
+from analysis.votes import VoteDataError, apply_exclusions, exclusion_rule, methods_in, questions_in, validate
 
 
 @dataclass
@@ -21,22 +22,30 @@ class Report:
     items: pd.DataFrame
     participants: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # empty unless a focus method was named
+    positions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def build_report(
     votes_df: pd.DataFrame,
     methods: list[str] | None = None,
     *,
-    max_failed_catch: int | None = 2,
+    max_failed_catch: int | None = None,
     min_trials: int | None = None,
+    min_median_ms: float | None = None,
+    contrast: str | None = None,
     n_boot: int = 10_000,
     seed: int | None = 0,
     confidence: float = 0.95,
     source: str = "the vote table",
 ) -> Report:
-    """Validate, exclude, and compute the preference table, the tests, and the item and group breakdowns."""
+    """Validate, exclude, and compute the preference table, the tests, the checks and the breakdowns.
+
+    max_failed_catch None: the study's own rule, carried by the votes; 0: no catch rule.
+    """
     votes = validate(votes_df, source)
-    kept, participants, repeats = apply_exclusions(votes, max_failed_catch, min_trials)
+    rule = exclusion_rule(votes, max_failed_catch)
+    kept, participants, repeats = apply_exclusions(votes, rule[0], min_trials, min_median_ms)
     excluded = participants[participants["excluded"]]
     if kept.empty:
         if participants["trials"].sum() == 0:
@@ -50,6 +59,7 @@ def build_report(
     tests = question_tests(kept, methods, questions, boot, confidence)
     groups = _group_breakdown(kept, methods, n_boot, seed, confidence)
     items = item_shares(kept, methods, questions, confidence)
+    focus = contrasts(kept, methods, questions, boot, contrast, confidence) if contrast else pd.DataFrame()
     studies = sorted(votes["study_id"].dropna().unique())
     meta = {
         "source": source,
@@ -61,7 +71,9 @@ def build_report(
         "participants_analysed": int(kept["participant_id"].nunique()),
         "excluded_failed_catch": int(excluded["reason"].str.contains("catch").sum()),
         "excluded_incomplete": int(excluded["reason"].str.contains("fewer").sum()),
-        "exclusion_rule": _exclusion_rule(max_failed_catch, min_trials),
+        "excluded_speeders": int(excluded["reason"].str.contains("median").sum()),
+        "exclusion_rule": _exclusion_rule(rule, min_trials, min_median_ms),
+        "contrast": contrast,
         "catch_trials": int(participants["catch_trials"].sum()),
         "catch_trials_failed": int(participants["failed_catch"].sum()),
         "items": int(kept["item_id"].nunique()),
@@ -74,20 +86,21 @@ def build_report(
         "seed": seed,
     }
     meta["notes"] = _notes(preferences, tests, meta)
-    return Report(preferences, tests, groups, items, participants, meta)
+    return Report(preferences, tests, groups, items, participants, meta, contrasts=focus,
+                  positions=position_bias(kept, questions))
 
 
 def preference_table(
     votes_df: pd.DataFrame,
     methods: list[str] | None = None,
     *,
-    max_failed_catch: int | None = 2,
+    max_failed_catch: int | None = None,
     min_trials: int | None = None,
     n_boot: int = 10_000,
     seed: int | None = 0,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Votes, percent, bootstrap and Wilson 95 % CIs per question and method (exclusions applied)."""
+    """Votes, percent, bootstrap and Wilson 95 % CIs per question and method (the study's exclusions applied)."""
     votes = validate(votes_df)
     kept, _, _ = apply_exclusions(votes, max_failed_catch, min_trials)
     if kept.empty:
@@ -114,11 +127,14 @@ def _group_breakdown(kept: pd.DataFrame, methods: list[str], n_boot: int, seed: 
     return out[["item_group"] + [c for c in out.columns if c != "item_group"]]
 
 
-def _exclusion_rule(max_failed_catch: int | None, min_trials: int | None) -> str:
-    """The exclusion rule in words."""
-    parts = [f"failed >= {max_failed_catch} catch trials" if max_failed_catch else "catch trials not used"]
+def _exclusion_rule(rule: tuple[int, str], min_trials: int | None, min_median_ms: float | None) -> str:
+    """The exclusion rule in words, with where the catch rule came from."""
+    k, source = rule
+    parts = [f"failed >= {k} catch trials ({source})" if k else f"catch trials not used ({source})"]
     if min_trials:
         parts.append(f"fewer than {min_trials} items answered")
+    if min_median_ms:
+        parts.append(f"median response under {min_median_ms:g} ms (speeders)")
     return "; ".join(parts)
 
 

@@ -12,68 +12,75 @@ from analysis.chart import plot_preferences
 from analysis.report import Report
 
 
-def format_text(report: Report) -> str:
-    """The plain terminal report."""
+TABLES = ("preferences", "tests", "contrasts", "positions", "groups", "items", "participants")
+
+
+def _sections(report: Report) -> list[tuple[str, pd.DataFrame, tuple[str, ...]]]:
+    """The report's tables for reading, in order: (title, table, leading columns whose repeats read as groups)."""
     m = report.meta
     pct = _pct_formatter(m)
-    lines = _header(m) + ["", "Choices per question and method"]
-    prefs = report.preferences
-    table = pd.DataFrame({
-        "question": prefs["question"], "method": prefs["method"], "votes": prefs["votes"],
-        "%": prefs["percent"].map(pct),
-        f"{_level(m)} CI (bootstrap)": [_interval(a, b, pct) for a, b in zip(prefs["ci_low"], prefs["ci_high"])],
-        f"{_level(m)} CI (Wilson)": [_interval(a, b, pct) for a, b in zip(prefs["wilson_low"], prefs["wilson_high"])],
-    })
-    lines += [_blank_repeats(table, "question").to_string(index=False), "", "Tests per question"]
-    lines += [_tests_frame(report.tests, m).to_string(index=False)]
+    level = _level(m)
+
+    def shares(frame: pd.DataFrame, *lead: str) -> pd.DataFrame:
+        cols = {c.capitalize(): frame[c] for c in lead}
+        cols.update({"Votes": frame["votes"], "%": frame["percent"].map(pct),
+                     f"{level} CI (bootstrap)": [_interval(a, b, pct) for a, b in zip(frame["ci_low"], frame["ci_high"])]})
+        if "wilson_low" in frame:
+            cols[f"{level} CI (Wilson)"] = [_interval(a, b, pct) for a, b in zip(frame["wilson_low"],
+                                                                                frame["wilson_high"])]
+        return pd.DataFrame(cols)
+
+    out = [("Choices per question and method", shares(report.preferences, "question", "method"), ("Question",)),
+           ("Tests per question", _tests_frame(report.tests, m), ())]
+    if not report.contrasts.empty:
+        c = report.contrasts
+        out.append((f"Pre-specified contrasts: {m['contrast']} against each other method (Holm across all "
+                    f"{len(c)})", pd.DataFrame({
+                        "Question": c["question"], "Versus": c["versus"],
+                        "Votes": [f"{a}:{b}" for a, b in zip(c["votes"], c["versus_votes"])],
+                        "diff pp [CI]": [f"{pct(d)} {_interval(lo, hi, pct)}" for d, lo, hi in
+                                         zip(c["diff"], c["diff_low"], c["diff_high"])],
+                        "p boot": c["p_boot"].map(_p), "p boot Holm": c["p_boot_holm"].map(_p)}), ("Question",)))
+    if not report.positions.empty:
+        pos = report.positions
+        shown = {"Question": pos["question"], "Votes": pos["votes"]}
+        shown.update({f"Image {c[3:-4]} %": pos[c].map(pct) for c in pos.columns if c.endswith("_pct")})
+        shown.update({"chi2 (df)": [f"{a:.1f} ({d})" for a, d in zip(pos["chi2"], pos["chi2_df"])],
+                      "p": pos["p"].map(_p)})
+        out.append(("Screen positions chosen (position-bias check; methods rotate through positions)",
+                    pd.DataFrame(shown), ()))
     if not report.groups.empty:
-        g = report.groups
-        groups = pd.DataFrame({
-            "group": g["item_group"], "question": g["question"], "method": g["method"], "votes": g["votes"],
-            "%": g["percent"].map(pct),
-            f"{_level(m)} CI (bootstrap)": [_interval(a, b, pct) for a, b in zip(g["ci_low"], g["ci_high"])],
-            "items": g["items"],
-        })
-        lines += ["", "By item group", _blank_repeats(groups, "group", "question").to_string(index=False)]
-    lines += ["", f"Per item: % of votes in method order ({' / '.join(m['methods'])})",
-              _items_wide(report.items, m).to_string(index=False)]
-    if m["notes"]:
-        lines += ["", "Notes"] + [f"- {note}" for note in m["notes"]]
+        out.append(("By item group", shares(report.groups, "item_group", "question", "method")
+                    .rename(columns={"Item_group": "Group"}), ("Group", "Question")))
+    out.append((f"Per item: % of votes in method order ({' / '.join(m['methods'])})", _items_wide(report.items, m),
+                ()))
+    return out
+
+
+def format_text(report: Report) -> str:
+    """The plain terminal report."""
+    lines = _header(report.meta)
+    for title, table, lead in _sections(report):
+        lines += ["", title, _blank_repeats(table, *lead).to_string(index=False)]
+    if report.meta["notes"]:
+        lines += ["", "Notes"] + [f"- {note}" for note in report.meta["notes"]]
     return "\n".join(lines)
 
 
 def format_markdown(report: Report) -> str:
     """The report as Markdown (for a README, an issue or a paper draft)."""
-    m = report.meta
-    pct = _pct_formatter(m)
-    prefs = report.preferences
-    table = pd.DataFrame({
-        "Question": prefs["question"], "Method": prefs["method"], "Votes": prefs["votes"],
-        "%": prefs["percent"].map(pct),
-        f"{_level(m)} CI (bootstrap)": [_interval(a, b, pct) for a, b in zip(prefs["ci_low"], prefs["ci_high"])],
-        f"{_level(m)} CI (Wilson)": [_interval(a, b, pct) for a, b in zip(prefs["wilson_low"], prefs["wilson_high"])],
-    })
-    out = ["# User study: choices per method", ""] + [f"- {line}" for line in _header(m)[1:]]
-    out += ["", "## Choices per question and method", "", _markdown_table(table)]
-    out += ["", "## Tests per question", "", _markdown_table(_tests_frame(report.tests, m))]
-    if not report.groups.empty:
-        g = report.groups
-        groups = pd.DataFrame({
-            "Group": g["item_group"], "Question": g["question"], "Method": g["method"], "Votes": g["votes"],
-            "%": g["percent"].map(pct),
-            f"{_level(m)} CI (bootstrap)": [_interval(a, b, pct) for a, b in zip(g["ci_low"], g["ci_high"])],
-        })
-        out += ["", "## By item group", "", _markdown_table(groups)]
-    out += ["", f"## Per item (% of votes: {' / '.join(m['methods'])})", "", _markdown_table(_items_wide(report.items, m))]
-    if m["notes"]:
-        out += ["", "## Notes", ""] + [f"- {note}" for note in m["notes"]]
+    out = ["# User study: choices per method", ""] + [f"- {line}" for line in _header(report.meta)[1:]]
+    for title, table, _ in _sections(report):
+        out += ["", f"## {title}", "", _markdown_table(table)]
+    if report.meta["notes"]:
+        out += ["", "## Notes", ""] + [f"- {note}" for note in report.meta["notes"]]
     return "\n".join(out) + "\n"
 
 
 def report_to_json(report: Report) -> str:
     """The whole report as one JSON document (NaN written as null)."""
     doc = {"meta": report.meta}
-    for name in ("preferences", "tests", "groups", "items", "participants"):
+    for name in TABLES:
         frame = getattr(report, name)
         doc[name] = [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
     return json.dumps(doc, indent=2, default=_json_value)
@@ -88,7 +95,7 @@ def write_report(report: Report, out_dir: str | Path) -> list[Path]:
                        ("report.json", report_to_json(report))):
         (out / name).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
         written.append(out / name)
-    for name in ("preferences", "tests", "groups", "items", "participants"):
+    for name in TABLES:
         frame = getattr(report, name)
         if not frame.empty:
             frame.to_csv(out / f"{name}.csv", index=False)
@@ -102,7 +109,8 @@ def _header(m: dict) -> list[str]:
     """The lines that say what was analysed and how."""
     study = f" (study {m['study_id']})" if m.get("study_id") else ""
     excluded = (f"{m['participants_excluded']} excluded: {m['excluded_failed_catch']} by catch trials, "
-                f"{m['excluded_incomplete']} incomplete; rule: {m['exclusion_rule']}")
+                f"{m['excluded_incomplete']} incomplete, {m['excluded_speeders']} speeders; "
+                f"rule: {m['exclusion_rule']}")
     return [
         "User study: choices per method and question",
         f"source: {m['source']}{study}",
