@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image  # noqa: E402
 
+from study_app import enrolment  # noqa: E402
 from study_app import participation as part  # noqa: E402
 from study_app.build import StudySpec, build_study  # noqa: E402
 from study_app.db import StudyDB  # noqa: E402
@@ -65,7 +66,7 @@ def run_phase(db: StudyDB, study_id: int, tag: str, participants: int, interval_
     def participant(n: int) -> int:
         rng = random.Random(n)
         barrier.wait()
-        pid = part.enroll(db, study_id, f"{tag}-{n}")
+        pid = enrolment.enroll(db, study_id, f"{tag}-{n}")
         # Paced writers start at random offsets, as real participants never move in lockstep.
         next_at = time.perf_counter() + (rng.uniform(0, interval_s) if interval_s else 0)
         mine, votes = [], 0

@@ -38,7 +38,7 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.db = root / "browser.sqlite"
-        self.env = {**os.environ, "USGAN_STUDY_DB": str(self.db),
+        self.env = {**os.environ, "USGAN_STUDY_DB": str(self.db), "USGAN_STUDY_DEMO": "1",
                     "USGAN_STUDY_DEMO_DIR": str(make_stimuli(root / "demo", expressions=("happy", "sad")))}
         for key in ("USGAN_STUDY_ADMIN_SECRET", "USGAN_STUDY_NAME"):
             self.env.pop(key, None)

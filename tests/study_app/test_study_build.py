@@ -42,7 +42,7 @@ def test_flat_layout_and_jpeg_inputs(tmp_path):
     Image.open(root / "inputs" / "a1.png").save(root / "inputs" / "a1.jpg")
     (root / "inputs" / "a1.png").unlink()
     db = StudyDB(tmp_path / "db.sqlite")
-    build_study(spec_for(root, tmp_path / "out", expressions=("happy", "sad")), db)
+    build_study(spec_for(root, tmp_path / "out", expressions=("happy", "sad"), trials_per_participant=2), db)
     with db.read() as s:
         assert s.query(Candidate).filter(Candidate.item_id.isnot(None)).count() == 2 * 4
 
@@ -83,7 +83,8 @@ def test_cli_with_yaml_and_groups(stimuli, tmp_path):
         "name": "yaml-study", "inputs": str(stimuli / "inputs"), "out": "built",
         "methods": {m: str(stimuli / "methods" / m) for m in METHODS},
         "expressions": ["happy", "surprised"], "groups": "groups.csv", "catch_trials": 1, "seed": 3,
-        "completion_code": "ABC"}))
+        "completion_code": "ABC", "exclude_after_failed_checks": 1, "recruitment": "prolific",
+        "prolific_study_id": "0123456789abcdef01234567", "max_participants": 40}))
     db_path = tmp_path / "cli.sqlite"
     assert main(["--config", str(config), "--db", str(db_path), "--image-size", "48"]) == 0
     con = sqlite3.connect(db_path)
@@ -91,6 +92,8 @@ def test_cli_with_yaml_and_groups(stimuli, tmp_path):
     assert set(rows) == {("face01", "in"), ("face02", "out")} and len(rows) == 4
     opts = json.loads(con.execute("SELECT options FROM studies").fetchone()[0])
     assert opts["completion_code"] == "ABC" and opts["catch_trials"] == 1 and opts["image_size"] == 48
+    assert (opts["recruitment"], opts["prolific_study_id"], opts["max_participants"]) == (
+        "prolific", "0123456789abcdef01234567", 40)
     assert (tmp_path / "built" / "images").is_dir()
 
 

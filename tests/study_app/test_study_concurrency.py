@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from study_app import enrolment
 from study_app import participation as part
 from study_app.settings import QUESTIONS, REPO_ROOT
 
@@ -18,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 
 def run_participant(db, study_id, n, barrier):
     barrier.wait()  # everyone starts together
-    pid = part.enroll(db, study_id, f"c{n}")
+    pid = enrolment.enroll(db, study_id, f"c{n}")
     submitted = 0
     while (trial := part.progress(db, pid).trial) is not None:
         if not trial.shown:
@@ -52,7 +53,7 @@ def test_fifty_simultaneous_participants(db, study_id):
 
 
 def test_racing_duplicate_submits_store_once(db, study_id):
-    pid = part.enroll(db, study_id, "racer")
+    pid = enrolment.enroll(db, study_id, "racer")
     trial = part.progress(db, pid).trial
     barrier = threading.Barrier(20)
 
