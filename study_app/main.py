@@ -14,11 +14,9 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from study_app.participant_page import render  # noqa: E402
+from study_app.settings import SERVER_ERROR  # noqa: E402
 
 ADMIN_PAGE = Path(__file__).resolve().parent / "pages" / "admin.py"
-# What anyone sees when a page fails; the details (paths, SQL, traceback) go to the server's log only.
-SERVER_ERROR = ("Something went wrong on our side. Your answers so far are saved; please reload the page "
-                "in a minute.")
 
 log = logging.getLogger("study_app")
 if not log.handlers:  # this script reruns on every interaction; one handler per process

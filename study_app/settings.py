@@ -27,6 +27,10 @@ CATCH_QUESTIONS = ("identity",)
 # Label of the unaltered copy of the input on a catch trial; the known right answer.
 CATCH_LABEL = "catch_correct"
 
+# What anyone sees when a page fails; the details (paths, SQL, traceback) go to the server's log only.
+SERVER_ERROR = ("Something went wrong on our side. Your answers so far are saved; please reload the page "
+                "in a minute.")
+
 # How participants arrive: Prolific ids checked against the study's Prolific study; an anonymous link (labs);
 # a pilot (anonymous or Prolific preview ids, no study id check, never redirected).
 RECRUITMENT_MODES = ("prolific", "link", "pilot")

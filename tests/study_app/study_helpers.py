@@ -6,9 +6,12 @@ import random
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from study_app import participation as part
 from study_app.build import StudySpec
+from study_app.db import Candidate, Trial
 from study_app.settings import EXPRESSIONS, REPO_ROOT
 
 MAIN = str(REPO_ROOT / "study_app" / "main.py")
@@ -100,3 +103,22 @@ def answer(at: AppTest, position: int = 0) -> AppTest:
     at.button[0].click().run()
     assert not at.exception
     return at
+
+
+def trial_labels(db, trial_id) -> list[str]:
+    """The method labels of a trial's candidates in screen order (what the participant never sees)."""
+    with db.read() as s:
+        layout = s.get(Trial, trial_id).layout
+        labels = dict(s.execute(select(Candidate.id, Candidate.label).where(Candidate.id.in_(layout))).all())
+    return [labels[c] for c in layout]
+
+
+def answer_all(db, pid, pick=lambda trial, labels: 0):
+    """Submit every trial of a participant; `pick` chooses a position from the trial's labels."""
+    while (prog := part.progress(db, pid)).trial is not None:
+        trial = prog.trial
+        pos = pick(trial, trial_labels(db, trial.trial_id))
+        if not trial.shown:
+            part.mark_shown(db, trial.trial_id)
+        part.submit(db, pid, trial.trial_id, {q: pos for q in part.questions_for(trial.is_catch)})
+    return prog

@@ -5,34 +5,12 @@ import time
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from study_helpers import answer_all, trial_labels
 
 from study_app import enrolment
 from study_app import participation as part
-from study_app.db import VOTES_LONG_COLUMNS, StudyDB, Trial, Vote
+from study_app.db import VOTES_LONG_COLUMNS, StudyDB, Vote
 from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
-
-
-def answer_all(db, pid, pick=lambda trial, labels: 0):
-    """Submit every trial of a participant; `pick` chooses a position from the trial's labels."""
-    while (prog := part.progress(db, pid)).trial is not None:
-        trial = prog.trial
-        labels = trial_labels(db, trial.trial_id)
-        pos = pick(trial, labels)
-        if not trial.shown:
-            part.mark_shown(db, trial.trial_id)
-        part.submit(db, pid, trial.trial_id, {q: pos for q in part.questions_for(trial.is_catch)})
-    return prog
-
-
-def trial_labels(db, trial_id):
-    with db.read() as s:
-        trial = s.get(Trial, trial_id)
-        return [s.execute(sqlite3_label_sql(), {"id": c}).scalar() for c in trial.layout]
-
-
-def sqlite3_label_sql():
-    from sqlalchemy import text
-    return text("SELECT label FROM candidates WHERE id = :id")
 
 
 def test_pragmas_on_every_connection(db):
