@@ -40,11 +40,9 @@ def contrasts(kept: pd.DataFrame, methods: list[str], questions: list[str], boot
 
 
 def position_bias(kept: pd.DataFrame, questions: list[str]) -> pd.DataFrame:
-    """Per question, choices per screen position against a uniform split (chi-square, votes as independent).
-
-    The app rotates methods through positions in a Latin square, so a position effect here is the participants'
-    own habit (e.g. always the first image), not a method's advantage; it adds noise, not bias, to the shares.
-    """
+    """Per question, choices per screen position against a uniform split (chi-square, votes as independent)."""
+    # Methods rotate through positions in a Latin square, so a position effect is the participants' habit
+    # (e.g. always the first image), not a method's advantage: it adds noise, not bias, to the shares.
     positions = pd.to_numeric(kept["position"], errors="coerce")
     if positions.isna().all():
         return pd.DataFrame()

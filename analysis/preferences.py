@@ -32,7 +32,8 @@ import argparse
 from analysis.chart import plot_preferences
 from analysis.report import Report, build_report, preference_table
 from analysis.report_text import format_markdown, format_text, report_to_json, write_report
-from analysis.votes import VoteDataError, declared_methods_for, default_db_path, read_csv, read_db, select_study, validate
+from analysis.votes import (VoteDataError, declared_methods_for, default_db_path, read_csv, read_db, select_study,
+                            validate)
 
 __all__ = ["Report", "build_report", "format_markdown", "format_text", "main", "plot_preferences",
            "preference_table", "report_to_json", "write_report"]

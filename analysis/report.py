@@ -39,10 +39,7 @@ def build_report(
     confidence: float = 0.95,
     source: str = "the vote table",
 ) -> Report:
-    """Validate, exclude, and compute the preference table, the tests, the checks and the breakdowns.
-
-    max_failed_catch None: the study's own rule, carried by the votes; 0: no catch rule.
-    """
+    """Validate, exclude (max_failed_catch None: the study's rule; 0: none), estimate, test, check, break down."""
     votes = validate(votes_df, source)
     rule = exclusion_rule(votes, max_failed_catch)
     kept, participants, repeats = apply_exclusions(votes, rule[0], min_trials, min_median_ms)

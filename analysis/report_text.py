@@ -23,8 +23,8 @@ def _sections(report: Report) -> list[tuple[str, pd.DataFrame, tuple[str, ...]]]
 
     def shares(frame: pd.DataFrame, *lead: str) -> pd.DataFrame:
         cols = {c.capitalize(): frame[c] for c in lead}
-        cols.update({"Votes": frame["votes"], "%": frame["percent"].map(pct),
-                     f"{level} CI (bootstrap)": [_interval(a, b, pct) for a, b in zip(frame["ci_low"], frame["ci_high"])]})
+        boot = [_interval(a, b, pct) for a, b in zip(frame["ci_low"], frame["ci_high"])]
+        cols.update({"Votes": frame["votes"], "%": frame["percent"].map(pct), f"{level} CI (bootstrap)": boot})
         if "wilson_low" in frame:
             cols[f"{level} CI (Wilson)"] = [_interval(a, b, pct) for a, b in zip(frame["wilson_low"],
                                                                                 frame["wilson_high"])]

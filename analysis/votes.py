@@ -200,10 +200,8 @@ def apply_exclusions(
     votes: pd.DataFrame, max_failed_catch: int | None = None, min_trials: int | None = None,
     min_median_ms: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Drop catch rows, repeats and excluded participants: (kept votes, one row per participant, repeats dropped).
-
-    max_failed_catch None applies the study's rule carried by the votes; 0 turns the catch rule off.
-    """
+    """Drop catch rows, repeats and excluded participants: (kept votes, one row per participant, repeats dropped)."""
+    # max_failed_catch None applies the study's rule carried by the votes; 0 turns the catch rule off.
     max_failed_catch, _ = exclusion_rule(votes, max_failed_catch)
     is_catch = votes["is_catch"].to_numpy() == 1
     # A catch row without catch_passed is judged by its label, which the app sets to catch_correct on a pass.

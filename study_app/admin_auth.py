@@ -16,11 +16,10 @@ TOO_MANY = "Too many wrong secrets. Try again in a minute."
 
 
 class Throttle:
-    """At most `limit` wrong guesses per `window_s` in this process, whichever session or client sends them.
+    """At most `limit` wrong guesses per `window_s` in this process, whichever session or client sends them."""
 
-    Process-wide on purpose: a guesser opens a new session per try. The price is that a guesser can also
-    keep the real admin waiting for a minute, which is cheap next to a guessed secret.
-    """
+    # Process-wide on purpose: a guesser opens a new session per try. The price is that a guesser can also
+    # keep the real admin waiting for a minute, which is cheap next to a guessed secret.
 
     def __init__(self, limit: int = 5, window_s: float = 60.0) -> None:
         self.limit, self.window_s = limit, window_s

@@ -85,10 +85,7 @@ def _existing(s: Session, study_id: int, public_id: str | None, platform_pid: st
 
 def enroll(db: StudyDB, study_id: int, public_id: str, platform_pid: str | None = None,
            platform_study_id: str | None = None, platform_session_id: str | None = None) -> int:
-    """Create the participant and their whole plan in one transaction, or return the existing participation.
-
-    Raises NotEnrolling for a newcomer to a paused, closed or full study.
-    """
+    """Create the participant and their plan in one transaction, or return the existing one; NotEnrolling if shut."""
     for value in (public_id, platform_pid, platform_study_id, platform_session_id):
         if value is not None and not valid_id(value):
             raise ValueError("identifiers must be 1-64 letters, digits, '_' or '-'")

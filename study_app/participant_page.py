@@ -13,10 +13,8 @@ from study_app.settings import QUESTION_TEXT, demo_enabled
 
 
 def shared_db() -> StudyDB:
-    """The StudyDB of the configured path; open_db keeps one per file for the whole process (thread-safe).
-
-    Not st.cache_resource: that cache ignores USGAN_STUDY_DB, so a changed path would keep the old file.
-    """
+    """The StudyDB of the configured path; open_db keeps one per file for the whole process (thread-safe)."""
+    # Not st.cache_resource: that cache ignores USGAN_STUDY_DB, so a changed path would keep the old file.
     return open_db()
 
 

@@ -80,12 +80,10 @@ def run_or_drop(db, study_id, n, barrier, drop_after):
 
 
 def test_fifty_participants_with_drop_outs_end_balanced_among_completers(db, stimuli, tmp_path):
-    """50 arrive at once for 40 places; 10 drop out mid-study; their places go to those who were turned away.
-
-    Tolerance: completers fill slots 0..39 with no hole, so every item is shown exactly 40 * 3 / 6 = 20 times
-    (the window property allows a spread of 1 in general) and every method sits 5 times in each position of
-    each item (the Latin square over 4 methods).
-    """
+    """50 arrive at once for 40 places; 10 drop out mid-study; their places go to those who were turned away."""
+    # Tolerance: completers fill slots 0..39 with no hole, so every item is shown exactly 40 * 3 / 6 = 20 times
+    # (the window property allows a spread of 1 in general) and every method sits 5 times in each position of
+    # each item (the Latin square over 4 methods). Zero spread is asserted.
     sid = build_study(spec_for(stimuli, tmp_path / "w", max_participants=40,
                                slot_timeout_minutes=TIMEOUT_S / 60), db)
     n = 50
