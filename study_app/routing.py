@@ -79,7 +79,9 @@ def route(db: StudyDB, query: Mapping[str, str], demo: bool) -> Entry | str:
         return INVALID_LINK
     study_id = find_study(db, params, demo)
     if study_id is None:
-        with db.read() as s:
+        if STUDY_PARAM in params or "STUDY_ID" in params:
+            return INVALID_LINK
+        with db.read() as s:  # a bare link to an empty database: the researcher's first try, not a participant
             return INVALID_LINK if s.scalar(select(Study.id).limit(1)) is not None else NO_STUDY
     study = load_study(db, study_id)
     if identity_problem(study, params):

@@ -82,6 +82,9 @@ HOSTILE = [
     {"pid": "\"><img src=x onerror=alert(1)>"},
     {"STUDY_ID": "ok", "SESSION_ID": "javascript:alert(1)"},
     {"PROLIFIC_PID": "a b"},
+    {"study": "<b>demo</b>"},
+    {"study": "demo+1"},
+    {"study": "no-such-study"},
 ]
 
 
