@@ -165,7 +165,6 @@ def question_tests(
     votes: pd.DataFrame, methods: list[str], questions: list[str], boot: Bootstrap | None, confidence: float = 0.95
 ) -> pd.DataFrame:
     """Per question: chi-square vs uniform (plain, Rao-Scott), best vs second (binomial, bootstrap; Holm), kappa."""
-    alpha = 1 - confidence
     rows = []
     for question in questions:
         sub = votes[votes["question"] == question]
@@ -199,15 +198,8 @@ def question_tests(
                        second_votes=int(counts[second]), tie=len(tied) > 1, tied_best=", ".join(tied),
                        binom_p=float(sps.binomtest(int(counts[best]), pair, 0.5).pvalue) if pair else np.nan)
             row["diff"] = 100 * (counts[best] - counts[second]) / n
-            if shares is not None and np.isfinite(shares).any():
-                diff = shares[:, best] - shares[:, second]
-                diff = diff[np.isfinite(diff)]
-                low, high = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
-                # Clustering-aware companion of the binomial test: the bootstrap's two-sided p for "no difference".
-                boot_p = min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0)))
-                row.update(diff_low=100 * low, diff_high=100 * high, diff_p_boot=float(boot_p))
-            else:
-                row.update(diff_low=np.nan, diff_high=np.nan, diff_p_boot=np.nan)
+            # Clustering-aware companion of the binomial test: the bootstrap's two-sided p for "no difference".
+            row["diff_low"], row["diff_high"], row["diff_p_boot"] = boot_difference(shares, best, second, confidence)
         else:
             row.update(best=None, second=None, best_votes=np.nan, second_votes=np.nan, tie=False, tied_best="",
                        binom_p=np.nan, diff=np.nan, diff_low=np.nan, diff_high=np.nan, diff_p_boot=np.nan)
@@ -223,6 +215,20 @@ def question_tests(
     tests["binom_p_holm"] = holm(tests["binom_p"].to_numpy(float))
     tests["diff_p_boot_holm"] = holm(tests["diff_p_boot"].to_numpy(float))
     return tests
+
+
+def boot_difference(shares: np.ndarray | None, a: int, b: int, confidence: float = 0.95
+                    ) -> tuple[float, float, float]:
+    """Share of method a minus method b over resamples: percentile interval (percent points) and two-sided p."""
+    diff = np.array([]) if shares is None else shares[:, a] - shares[:, b]
+    diff = diff[np.isfinite(diff)]
+    if len(diff) == 0:
+        return np.nan, np.nan, np.nan
+    alpha = 1 - confidence
+    low, high = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
+    # Add-one (Davison & Hinkley 1997): a resampling p is never 0, so its smallest value says how many resamples.
+    tail = min(np.sum(diff <= 0), np.sum(diff >= 0))
+    return float(100 * low), float(100 * high), float(min(1.0, 2 * (tail + 1) / (len(diff) + 1)))
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:

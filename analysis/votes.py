@@ -3,7 +3,7 @@
     from analysis.votes import read_db, validate, apply_exclusions
     raw, db_methods = read_db("var/study.sqlite")
     votes = validate(raw, "var/study.sqlite")
-    kept, participants, repeats = apply_exclusions(votes, max_failed_catch=2)
+    kept, participants, repeats = apply_exclusions(votes)   # the study's own catch rule, carried by the votes
 
 Every problem a user can fix raises `VoteDataError` whose message is one line that names the fix.
 """
@@ -23,8 +23,11 @@ VOTES_VIEW = "votes_long"
 REQUIRED_COLUMNS = ("participant_id", "item_id", "question", "method")
 LONG_COLUMNS = (
     "participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",
-    "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at",
+    "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at", "excluded",
+    "exclude_after_failed_checks",
 )
+# Prolific's rule, for votes that carry no rule of their own (CSVs from before the app stored one).
+DEFAULT_MAX_FAILED_CATCH = 2
 QUESTION_ORDER = ("realism", "expression", "identity")
 CATCH_PASS_LABEL = "catch_correct"
 _TEXT_COLUMNS = ("participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method")
@@ -157,7 +160,7 @@ def validate(raw: pd.DataFrame, source: str = "the vote table") -> pd.DataFrame:
     present = votes["question"].notna()
     votes.loc[present, "question"] = votes.loc[present, "question"].str.lower()
     votes["is_catch"] = pd.to_numeric(votes["is_catch"], errors="coerce").fillna(0).astype(int).clip(0, 1)
-    for col in ("catch_passed", "position", "response_ms"):
+    for col in ("catch_passed", "position", "response_ms", "excluded", "exclude_after_failed_checks"):
         votes[col] = pd.to_numeric(votes[col], errors="coerce")
     return votes
 
@@ -177,10 +180,29 @@ def select_study(votes: pd.DataFrame, study_id: str | None, source: str = "the v
     return votes
 
 
+def exclusion_rule(votes: pd.DataFrame, override: int | None = None) -> tuple[int, str]:
+    """The catch rule to apply (exclude at this many failed checks; 0: off) and where it comes from, in words."""
+    carried = pd.to_numeric(votes["exclude_after_failed_checks"], errors="coerce").dropna().unique()
+    if len(carried) > 1:
+        raise VoteDataError(f"the votes carry {len(carried)} different exclusion rules; analyse one study "
+                            f"with --study ID")
+    study = int(carried[0]) if len(carried) else None
+    if override is None:
+        if study is None:
+            return DEFAULT_MAX_FAILED_CATCH, "default, the votes carry no rule"
+        return study, "the study's rule"
+    if study is None:
+        return override, "--max-failed-catch"
+    return override, f"--max-failed-catch, overriding the study's {study}"
+
+
 def apply_exclusions(
-    votes: pd.DataFrame, max_failed_catch: int | None = 2, min_trials: int | None = None
+    votes: pd.DataFrame, max_failed_catch: int | None = None, min_trials: int | None = None,
+    min_median_ms: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Drop catch rows, repeats and excluded participants: (kept votes, one row per participant, repeats dropped)."""
+    # max_failed_catch None applies the study's rule carried by the votes; 0 turns the catch rule off.
+    max_failed_catch, _ = exclusion_rule(votes, max_failed_catch)
     is_catch = votes["is_catch"].to_numpy() == 1
     # A catch row without catch_passed is judged by its label, which the app sets to catch_correct on a pass.
     passed = votes["catch_passed"].where(votes["catch_passed"].notna(),
@@ -193,16 +215,22 @@ def apply_exclusions(
         "catch_trials": per_catch.size().reindex(ids, fill_value=0),
         "failed_catch": per_catch.sum().reindex(ids, fill_value=0),
         "trials": trials.groupby("participant_id")["item_id"].nunique().reindex(ids, fill_value=0),
-    }, index=ids).astype(int).reset_index()
-    failed = (participants["failed_catch"] >= max_failed_catch) if max_failed_catch else False
-    incomplete = (participants["trials"] < min_trials) if min_trials else False
-    participants["excluded"] = failed | incomplete
-    participants["reason"] = np.select(
-        [failed & incomplete, failed, incomplete],
-        [f"failed >= {max_failed_catch} catch trials; fewer than {min_trials} trials",
-         f"failed >= {max_failed_catch} catch trials", f"fewer than {min_trials} trials"],
-        default="",
-    )
+    }, index=ids).astype(int)
+    participants["median_ms"] = trials.groupby("participant_id")["response_ms"].median().reindex(ids)
+    participants = participants.reset_index()
+    rules = [
+        (participants["failed_catch"] >= max_failed_catch if max_failed_catch else None,
+         f"failed >= {max_failed_catch} catch trials"),
+        (participants["trials"] < min_trials if min_trials else None, f"fewer than {min_trials} trials"),
+        (participants["median_ms"] < min_median_ms if min_median_ms else None,
+         f"median response under {min_median_ms:g} ms" if min_median_ms else ""),
+    ]
+    reasons = [[] for _ in range(len(participants))]
+    for mask, text in rules:
+        for k in np.flatnonzero(mask.to_numpy()) if mask is not None else ():
+            reasons[k].append(text)
+    participants["excluded"] = [bool(r) for r in reasons]
+    participants["reason"] = ["; ".join(r) for r in reasons]
     keep_ids = set(participants.loc[~participants["excluded"], "participant_id"])
     valid = trials[trials["participant_id"].isin(keep_ids) & trials["item_id"].notna() & trials["question"].notna()]
     # One vote per (participant, item, question), as the app's unique key guarantees; a CSV from elsewhere may

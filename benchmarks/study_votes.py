@@ -28,6 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from study_app import enrolment
 from study_app import participation as part
 from study_app.build import StudySpec, build_study
 from study_app.db import StudyDB
@@ -63,7 +64,7 @@ def run_phase(db: StudyDB, study_id: int, tag: str, participants: int, interval_
     def participant(n: int) -> int:
         rng = random.Random(n)
         barrier.wait()
-        pid = part.enroll(db, study_id, f"{tag}-{n}")
+        pid = enrolment.enroll(db, study_id, f"{tag}-{n}")
         # Paced writers start at random offsets, as real participants never move in lockstep.
         next_at = time.perf_counter() + (rng.uniform(0, interval_s) if interval_s else 0)
         mine, votes = [], 0

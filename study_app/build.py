@@ -2,16 +2,18 @@
 
     python -m study_app.build --inputs DIR --method NAME=DIR --method NAME=DIR ... --out STUDY_DIR
     python -m study_app.build --config study.yaml
+    python -m study_app.build --config study.yaml --bundle studies/study1   # study.sqlite + images, movable
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import secrets
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,33 +24,13 @@ from sqlalchemy.exc import IntegrityError
 from study_app import images
 from study_app.db import Candidate, Item, Study, StudyDB, open_db
 from study_app.settings import CATCH_LABEL, EXPRESSIONS
+from study_app.spec import (NAME_RE, StudyBuildError, StudySpec, check_settings, participant_link,
+                            study_options)
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+__all__ = ["StudyBuildError", "StudySpec", "build_study", "main"]
+
+METHOD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 FACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-class StudyBuildError(ValueError):
-    """A study that cannot be built; the message lists every problem found."""
-
-
-@dataclass
-class StudySpec:
-    """Everything a study is built from; the CLI flags and the YAML file fill the same fields."""
-
-    inputs: Path
-    methods: dict[str, Path]
-    out: Path
-    name: str = "study"
-    seed: int | None = None
-    expressions: tuple[str, ...] = EXPRESSIONS
-    groups: dict[str, str] = field(default_factory=dict)
-    catch_trials: int = 2
-    trials_per_participant: int | None = None
-    completion_code: str | None = None
-    failed_checks_code: str | None = None
-    exclude_after_failed_checks: int = 2
-    redirect_url: str | None = None
-    image_size: int = 256
 
 
 @dataclass(frozen=True)
@@ -59,20 +41,23 @@ class Stimuli:
     outputs: dict[tuple[str, str, str], Path]
 
 
-def _find_image(folder: Path, stem: str) -> Path | None:
-    for ext in images.IMAGE_EXTENSIONS:
-        for candidate in (folder / f"{stem}{ext}", folder / f"{stem}{ext.upper()}"):
-            if candidate.is_file():
-                return candidate
-    return None
+def _find_images(folder: Path, stem: str) -> list[Path]:
+    """Every `<stem>.<png|jpg|jpeg>` in folder, any case of the extension."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.stem == stem and p.suffix.lower() in images.IMAGE_EXTENSIONS and p.is_file())
 
 
 def find_inputs(folder: Path) -> dict[str, Path]:
     """Input faces `<face_id>.<png|jpg|jpeg>`, keyed by face id."""
     if not folder.is_dir():
         raise StudyBuildError(f"inputs folder not found: {folder}")
-    faces = {p.stem: p for p in sorted(folder.iterdir())
-             if p.is_file() and p.suffix.lower() in images.IMAGE_EXTENSIONS}
+    files = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in images.IMAGE_EXTENSIONS]
+    faces = {p.stem: p for p in files}
+    twice = sorted({p.name for p in files if sum(q.stem == p.stem for q in files) > 1})
+    if twice:
+        raise StudyBuildError("two input files for one face id (keep one): " + ", ".join(twice))
     if not faces:
         raise StudyBuildError(f"no input images (.png/.jpg/.jpeg) in {folder}")
     bad = sorted(f for f in faces if not FACE_RE.match(f))
@@ -81,9 +66,9 @@ def find_inputs(folder: Path) -> dict[str, Path]:
     return faces
 
 
-def find_output(method_dir: Path, face_id: str, expression: str) -> Path | None:
-    """A method's output for a face and expression: `<face>/<expression>.<ext>` or `<face>_<expression>.<ext>`."""
-    return _find_image(method_dir / face_id, expression) or _find_image(method_dir, f"{face_id}_{expression}")
+def find_output(method_dir: Path, face_id: str, expression: str) -> list[Path]:
+    """A method's outputs for a face and expression: `<face>/<expression>.<ext>`, `<face>_<expression>.<ext>`."""
+    return _find_images(method_dir / face_id, expression) + _find_images(method_dir, f"{face_id}_{expression}")
 
 
 def collect_stimuli(spec: StudySpec) -> Stimuli:
@@ -92,7 +77,7 @@ def collect_stimuli(spec: StudySpec) -> Stimuli:
     if len(spec.methods) < 2:
         problems.append("at least 2 methods are needed (--method NAME=DIR, repeated)")
     for name, folder in spec.methods.items():
-        if not NAME_RE.match(name) or name == CATCH_LABEL:
+        if not METHOD_RE.match(name) or name == CATCH_LABEL:
             problems.append(f"invalid method name {name!r} (letters, digits, _.+- ; not {CATCH_LABEL!r})")
         if not folder.is_dir():
             problems.append(f"method {name}: folder not found: {folder}")
@@ -105,47 +90,39 @@ def collect_stimuli(spec: StudySpec) -> Stimuli:
     inputs = find_inputs(spec.inputs)
     outputs: dict[tuple[str, str, str], Path] = {}
     missing: list[str] = []
+    ambiguous: list[str] = []
     for name, folder in sorted(spec.methods.items()):
         for face in inputs:
             for expression in spec.expressions:
                 found = find_output(folder, face, expression)
-                if found is None:
+                if not found:
                     missing.append(f"{name}: face {face}, expression {expression}")
+                elif len(found) > 1:
+                    ambiguous.append(f"{name}: " + ", ".join(str(p.relative_to(folder)) for p in found))
                 else:
-                    outputs[(name, face, expression)] = found
+                    outputs[(name, face, expression)] = found[0]
     if missing:
         raise StudyBuildError(
             f"{len(missing)} output image(s) missing (expected <method dir>/<face>/<expression>.png "
             f"or <method dir>/<face>_<expression>.png):\n  " + "\n  ".join(missing))
+    if ambiguous:
+        raise StudyBuildError("several files for one output (keep one of each):\n  " + "\n  ".join(ambiguous))
     unknown_faces = sorted(set(spec.groups) - set(inputs))
     if unknown_faces:
         raise StudyBuildError("groups name faces that are not inputs: " + ", ".join(unknown_faces))
     return Stimuli(inputs, outputs)
 
 
-def study_options(spec: StudySpec) -> dict[str, Any]:
-    """The options stored with the study and read by the participant page."""
-    return {
-        "catch_trials": spec.catch_trials,
-        "trials_per_participant": spec.trials_per_participant,
-        "completion_code": spec.completion_code or secrets.token_hex(4).upper(),
-        "failed_checks_code": spec.failed_checks_code,
-        "exclude_after_failed_checks": spec.exclude_after_failed_checks,
-        "redirect_url": spec.redirect_url,
-        "image_size": spec.image_size,
-    }
-
-
 def build_study(spec: StudySpec, db: StudyDB) -> int:
     """Check, re-encode and record a study; returns its id. Images go to `<out>/images/<random>.png`."""
     if not NAME_RE.match(spec.name):
-        raise StudyBuildError(f"invalid study name {spec.name!r}")
-    if spec.catch_trials < 0 or spec.image_size < 16:
-        raise StudyBuildError("catch_trials must be >= 0 and image_size >= 16")
+        raise StudyBuildError(f"invalid study name {spec.name!r} (letters, digits, _ . -; it goes in the URL)")
+    check_settings(spec)
     with db.read() as s:
         if s.scalar(select(Study.id).where(Study.name == spec.name)) is not None:
             raise StudyBuildError(f"a study named {spec.name!r} already exists in {db.path}; pick another --name")
     stimuli = collect_stimuli(spec)
+    check_settings(spec, len(stimuli.inputs) * len(spec.expressions))
     out = spec.out.resolve()
     images_dir = out / "images"
     size = spec.image_size
@@ -171,7 +148,9 @@ def build_study(spec: StudySpec, db: StudyDB) -> int:
             data = images.reencode_png(path, size)
             output_tokens[(name, face, expression)] = (put(data), data == input_bytes[face])
         with db.write() as s:
-            study = Study(name=spec.name, seed=seed, image_dir=str(out), methods=sorted(spec.methods),
+            # Relative to the database's folder, so the two can move together (a bundle, a copy to the server).
+            image_dir = Path(os.path.relpath(out, db.path.resolve().parent)).as_posix()
+            study = Study(name=spec.name, seed=seed, image_dir=image_dir, methods=sorted(spec.methods),
                           options=study_options(spec))
             s.add(study)
             s.flush()
@@ -247,17 +226,25 @@ def spec_from_yaml(path: Path) -> dict[str, Any]:
     return fields
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point."""
+_FLAG_FIELDS = ("inputs", "out", "name", "seed", "catch_trials", "trials_per_participant", "completion_code",
+                "failed_checks_code", "exclude_after_failed_checks", "redirect_url", "image_size", "recruitment",
+                "prolific_study_id", "max_participants", "slot_timeout_minutes")
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Command-line options; every field flag overrides the same key of --config."""
     ap = argparse.ArgumentParser(prog="python -m study_app.build", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, help="YAML study file (flags given here override it)")
     ap.add_argument("--inputs", type=Path, help="folder of input faces <face_id>.<png|jpg|jpeg>")
     ap.add_argument("--method", type=parse_method, action="append", default=[], metavar="NAME=DIR",
                     help="a compared method and its output folder (2 or more)")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--db", type=Path, help="SQLite file (default: $USGAN_STUDY_DB or <repo>/var/study.sqlite)")
+    where.add_argument("--bundle", type=Path, metavar="DIR",
+                       help="self-contained study folder: DIR/study.sqlite and DIR/images (replaces --db and --out)")
     ap.add_argument("--out", type=Path, help="study folder the re-encoded images are written to")
-    ap.add_argument("--db", type=Path, help="SQLite file (default: $USGAN_STUDY_DB or <repo>/var/study.sqlite)")
-    ap.add_argument("--name", help="study name (unique in the database)")
+    ap.add_argument("--name", help="study name (unique in the database; the `study` URL parameter)")
     ap.add_argument("--seed", type=int, help="randomization seed (default: random, stored)")
     ap.add_argument("--expressions", help="comma-separated target expressions (default: all 7)")
     ap.add_argument("--groups", type=Path, help="CSV face_id,item_group (e.g. in/out of the training set)")
@@ -266,16 +253,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--completion-code", help="code shown at the end / sent to Prolific (default: random)")
     ap.add_argument("--failed-checks-code", help="code for participants who failed too many catch trials")
     ap.add_argument("--exclude-after-failed-checks", type=int, help="failed catch trials that exclude (default 2)")
-    ap.add_argument("--redirect-url", help="completion URL with {code}; Prolific participants get Prolific's")
+    ap.add_argument("--redirect-url", help="completion URL with {code}, for recruitment link only")
     ap.add_argument("--image-size", type=int, help="side of every re-encoded image in pixels (default 256)")
-    args = ap.parse_args(argv)
+    ap.add_argument("--recruitment", help="prolific, link (anonymous, the default) or pilot")
+    ap.add_argument("--prolific-study-id", help="Prolific's id of this study (24 hex characters), for prolific")
+    ap.add_argument("--max-participants", type=int, help="cap on completed participants (default: none)")
+    ap.add_argument("--slot-timeout-minutes", type=float,
+                    help="a participant quiet this long gives their place back (default 60)")
+    return ap
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    ap = _parser()
+    args = ap.parse_args(argv)
+    if args.bundle is not None:
+        if args.out is not None:
+            ap.error("--bundle DIR already sets the image folder; drop --out")
+        args.out, args.db = args.bundle, args.bundle / "study.sqlite"
     try:
         fields = spec_from_yaml(args.config) if args.config else {}
-        for key in ("inputs", "out", "name", "seed", "catch_trials", "trials_per_participant", "completion_code",
-                    "failed_checks_code", "exclude_after_failed_checks", "redirect_url", "image_size"):
-            if getattr(args, key) is not None:
-                fields[key] = getattr(args, key)
+        fields.update({key: getattr(args, key) for key in _FLAG_FIELDS if getattr(args, key) is not None})
         if args.method:
             fields["methods"] = dict(args.method)
         if args.expressions:
@@ -294,10 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     with db.read() as s:
         study = s.get(Study, study_id)
         assert study is not None
-        n_items = len(study.items)
-        print(f"built study {study.name!r} (id {study_id}, seed {study.seed}) in {db.path}: {n_items} items, "
-              f"{len(spec.methods)} methods, images in {study.image_dir}/images; "
-              f"completion code {study.options['completion_code']}")
+        print(f"built study {study.name!r} (id {study_id}, seed {study.seed}) in {db.path}: {len(study.items)} "
+              f"items, {len(spec.methods)} methods, images in {spec.out.resolve() / 'images'}; "
+              f"completion code {study.options['completion_code']}; recruitment {spec.recruitment}")
+        print(f"participant link: {participant_link(study.name, spec.recruitment)}")
     return 0
 
 

@@ -41,7 +41,7 @@ class Base(DeclarativeBase):
 
 
 class Study(Base):
-    """One built study: its seed, where its images live, and its options (codes, trial counts)."""
+    """One built study: its seed, its image folder (relative to the database's folder), its options and status."""
 
     __tablename__ = "studies"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,6 +51,8 @@ class Study(Base):
     methods: Mapped[list[str]]  # the compared method names, sorted (a JSON list)
     options: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # open: enrolling; paused / closed: no new participants (those already in may finish). Set from the admin page.
+    status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
 
     items: Mapped[list[Item]] = relationship(back_populates="study", cascade="all, delete-orphan")
 
@@ -90,7 +92,7 @@ class Candidate(Base):
 
 
 class Participant(Base):
-    """One participation: identity from the URL, a sequential index that drives the randomization."""
+    """One participation: identity from the URL, the enrolment index and the slot that drives the randomization."""
 
     __tablename__ = "participants"
     __table_args__ = (
@@ -102,13 +104,17 @@ class Participant(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     public_id: Mapped[str] = mapped_column(String(64))
-    index: Mapped[int]
+    index: Mapped[int]  # enrolment order, never reused
+    # Place in the balanced sequence that drives the randomization; a drop-out's or an excluded participant's
+    # slot is handed to the next newcomer, so completed participants fill the sequence without holes.
+    slot: Mapped[int | None]
     platform_pid: Mapped[str | None] = mapped_column(String(64))
     platform_study_id: Mapped[str | None] = mapped_column(String(64))
     platform_session_id: Mapped[str | None] = mapped_column(String(64))
     consented_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     instructions_done_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)  # last consent, render or answer
     catch_failures: Mapped[int] = mapped_column(default=0)
     excluded: Mapped[bool] = mapped_column(default=False)
 
@@ -155,7 +161,8 @@ class Vote(Base):
 # The long vote format, the contract with analysis/: one row per vote, ISO 8601 UTC times.
 VOTES_LONG_COLUMNS = (
     "participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",
-    "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at",
+    "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at", "excluded",
+    "exclude_after_failed_checks",
 )
 _ISO = "'%Y-%m-%dT%H:%M:%fZ'"
 VOTES_LONG_SQL = f"""
@@ -173,7 +180,9 @@ SELECT p.public_id AS participant_id,
        CASE WHEN t.is_catch THEN CAST(c.matches_input AS INTEGER) ELSE NULL END AS catch_passed,
        v.response_ms AS response_ms,
        strftime({_ISO}, t.shown_at) AS shown_at,
-       strftime({_ISO}, v.answered_at) AS answered_at
+       strftime({_ISO}, v.answered_at) AS answered_at,
+       CAST(p.excluded AS INTEGER) AS excluded,
+       COALESCE(json_extract(s.options, '$.exclude_after_failed_checks'), 2) AS exclude_after_failed_checks
 FROM votes v
 JOIN trials t ON t.id = v.trial_id
 JOIN participants p ON p.id = v.participant_id
@@ -191,12 +200,23 @@ SELECT s.name AS study_id, j.value AS method FROM studies s, json_each(s.methods
 """
 
 
+# Columns added after the first release: (table, column, DDL, backfill), applied to older databases.
+_LATER_COLUMNS = (
+    ("candidates", "matches_input", "BOOLEAN NOT NULL DEFAULT 0",
+     f"UPDATE candidates SET matches_input = 1 WHERE label = '{CATCH_LABEL}'"),
+    ("studies", "status", "VARCHAR(8) NOT NULL DEFAULT 'open'", None),
+    ("participants", "slot", "INTEGER", 'UPDATE participants SET slot = "index"'),
+    ("participants", "last_seen_at", "DATETIME", None),
+)
+
+
 def _add_missing_columns(conn: Connection) -> None:
     """Bring a database made by an earlier version up to date (create_all never alters a table)."""
-    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(candidates)")}
-    if "matches_input" not in columns:
-        conn.exec_driver_sql("ALTER TABLE candidates ADD COLUMN matches_input BOOLEAN NOT NULL DEFAULT 0")
-        conn.exec_driver_sql(f"UPDATE candidates SET matches_input = 1 WHERE label = '{CATCH_LABEL}'")
+    for table, column, ddl, backfill in _LATER_COLUMNS:
+        if column not in {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table})")}:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+            if backfill:
+                conn.exec_driver_sql(backfill)
 
 
 def _configure_sqlite(engine: Engine, begin_sql: str) -> None:

@@ -1,8 +1,7 @@
-"""The demo study: built once from study_app/demo_stimuli so a fresh checkout has something to click."""
+"""The demo study: built once from study_app/demo_stimuli, only where asked for (`--demo`, USGAN_STUDY_DEMO=1)."""
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -34,28 +33,25 @@ def demo_spec(stimuli: Path, out: Path) -> StudySpec | None:
         return None
     n_items = len(faces) * len(expressions)
     return StudySpec(inputs=stimuli / "inputs", methods=methods, out=out, name=DEMO_NAME, seed=2020,
-                     expressions=expressions, catch_trials=DEMO_CATCH,
-                     trials_per_participant=min(DEMO_TRIALS, n_items), completion_code="DEMO-DONE")
+                     expressions=expressions, catch_trials=DEMO_CATCH, exclude_after_failed_checks=DEMO_CATCH,
+                     trials_per_participant=min(DEMO_TRIALS, n_items), completion_code="DEMO-DONE",
+                     recruitment="link")
 
 
-def active_study_id(db: StudyDB) -> int | None:
-    """The study participants take: `USGAN_STUDY_NAME` if set, else the most recently built one."""
-    wanted = os.environ.get("USGAN_STUDY_NAME")
+def study_named(db: StudyDB, name: str) -> int | None:
+    """The id of the study with this name, or None."""
     with db.read() as s:
-        query = select(Study.id).order_by(Study.id.desc()).limit(1)
-        if wanted:
-            query = select(Study.id).where(Study.name == wanted)
-        return s.scalar(query)
+        return s.scalar(select(Study.id).where(Study.name == name))
 
 
 def ensure_demo_study(db: StudyDB) -> int | None:
-    """The active study, building the demo first when the database has none; idempotent and race-safe."""
-    study_id = active_study_id(db)
-    if study_id is not None or os.environ.get("USGAN_STUDY_NAME"):
+    """The demo study's id, building it first if needed; idempotent and race-safe. None without demo stimuli."""
+    study_id = study_named(db, DEMO_NAME)
+    if study_id is not None:
         return study_id
     # Threads of one server queue here; other processes are settled by the unique study name.
     with _lock:
-        study_id = active_study_id(db)
+        study_id = study_named(db, DEMO_NAME)
         if study_id is not None:
             return study_id
         spec = demo_spec(demo_stimuli_dir(), db.path.parent / "studies" / DEMO_NAME)
@@ -65,4 +61,4 @@ def ensure_demo_study(db: StudyDB) -> int | None:
             build_study(spec, db)
         except StudyBuildError:
             pass  # another process built it first; its row is the one to use
-        return active_study_id(db)
+        return study_named(db, DEMO_NAME)

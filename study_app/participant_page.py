@@ -6,21 +6,15 @@ from pathlib import Path
 
 import streamlit as st
 
+from study_app import enrolment, routing
 from study_app import participation as part
 from study_app.db import StudyDB, open_db
-from study_app.demo import ensure_demo_study
-from study_app.settings import QUESTION_TEXT
-
-PLATFORM_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
-ID_PARAM = "pid"
-INVALID_LINK = "This study link is not valid. Please open the exact link you were given."
+from study_app.settings import QUESTION_TEXT, demo_enabled
 
 
 def shared_db() -> StudyDB:
-    """The StudyDB of the configured path; open_db keeps one per file for the whole process (thread-safe).
-
-    Not st.cache_resource: that cache ignores USGAN_STUDY_DB, so a changed path would keep the old file.
-    """
+    """The StudyDB of the configured path; open_db keeps one per file for the whole process (thread-safe)."""
+    # Not st.cache_resource: that cache ignores USGAN_STUDY_DB, so a changed path would keep the old file.
     return open_db()
 
 
@@ -30,52 +24,33 @@ def image_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def url_identity() -> dict[str, str] | None:
-    """The identity parameters of the URL, or None if any is malformed (overlong, markup, odd characters)."""
-    found: dict[str, str] = {}
-    for key in (*PLATFORM_PARAMS, ID_PARAM):
-        if key in st.query_params:
-            value = st.query_params.get(key)
-            if not part.valid_id(value):
-                return None
-            found[key] = value
-    return found
-
-
 def render() -> None:
-    """Route to the screen the participant is at; every screen is derived from the database."""
-    ident = url_identity()
-    if ident is None:
-        # Refuse rather than store: nothing from a malformed link reaches the database or the page.
-        st.error(INVALID_LINK)
-        return
+    """Route to the screen the participant is at; every screen is derived from the URL and the database."""
     db = shared_db()
-    study_id = ensure_demo_study(db)
-    if study_id is None:
-        st.info("No study has been built yet. Build one with `python -m study_app.build` "
-                "(see study_app/README.md).")
+    entry = routing.route(db, st.query_params, demo_enabled())
+    if isinstance(entry, str):
+        # Nothing from a refused link is stored or echoed: one fixed sentence.
+        (st.error if entry == routing.INVALID_LINK else st.info)(entry)
         return
-    study = part.load_study(db, study_id)
-    platform_pid = ident.get("PROLIFIC_PID")
-    public_id = ident.get(ID_PARAM)
-    participant_id = part.find_participant(db, study_id, public_id, platform_pid)
-    if participant_id is None:
-        if platform_pid is None and public_id is None:
-            # Put the generated id into the URL: a refresh then finds the same participant.
-            public_id = part.new_public_id()
-            st.query_params[ID_PARAM] = public_id
-        consent_screen(db, study, ident, public_id or part.new_public_id())
+    if entry.participant_id is None:
+        public_id = entry.public_id
+        if public_id is None and entry.platform_pid is None:
+            # Put the generated id (and the study) into the URL: a refresh then finds the same participant.
+            public_id = enrolment.new_public_id()
+            st.query_params[routing.ID_PARAM] = public_id
+            st.query_params[routing.STUDY_PARAM] = entry.study.name
+        consent_screen(db, entry, public_id or enrolment.new_public_id())
         return
-    progress = part.progress(db, participant_id)
+    progress = part.progress(db, entry.participant_id)
     if not progress.instructions_done:
-        instructions_screen(db, study, progress)
+        instructions_screen(db, entry.study, progress)
     elif progress.trial is not None:
         trial_screen(db, progress)
     else:
-        finish_screen(db, study, progress)
+        finish_screen(entry.study, progress)
 
 
-def consent_screen(db: StudyDB, study: part.StudyView, ident: dict[str, str], public_id: str) -> None:
+def consent_screen(db: StudyDB, entry: routing.Entry, public_id: str) -> None:
     """Information and consent; agreeing creates the participant and their whole randomized plan."""
     st.title("Which face edit looks best?")
     st.markdown(
@@ -87,8 +62,12 @@ def consent_screen(db: StudyDB, study: part.StudyView, ident: dict[str, str], pu
         "- Taking part is voluntary; you may stop at any time by closing the page.\n")
     agree = st.checkbox("I have read the information above and agree to take part.", key="consent_box")
     if st.button("Continue", type="primary", disabled=not agree, key="consent_go"):
-        part.enroll(db, study.id, public_id, ident.get("PROLIFIC_PID"), ident.get("STUDY_ID"),
-                    ident.get("SESSION_ID"))
+        try:
+            enrolment.enroll(db, entry.study.id, public_id, entry.platform_pid, entry.platform_study_id,
+                             entry.platform_session_id)
+        except enrolment.NotEnrolling as closed:  # paused, closed or filled while the form was open
+            st.info(str(closed))
+            return
         st.rerun()
 
 
@@ -122,8 +101,8 @@ def trial_screen(db: StudyDB, progress: part.Progress) -> None:
     """One trial: input left, candidates in their stored order, the questions in one form."""
     trial = progress.trial
     assert trial is not None
-    if not trial.shown:  # first screen, or a trial whose stamp is missing; later ones are stamped by submit
-        part.mark_shown(db, trial.trial_id)
+    # Every file is read before anything is drawn: a missing stimulus shows the neutral error alone.
+    pictures = [image_bytes(str(path)) for path in (trial.input_path, *trial.candidate_paths)]
     n = len(trial.candidate_paths)
     st.progress(progress.answered / progress.total, text=f"Screen {progress.answered + 1} of {progress.total}")
     st.subheader(f"Target expression: {trial.expression}")
@@ -133,11 +112,14 @@ def trial_screen(db: StudyDB, progress: part.Progress) -> None:
                    "the same as the input face on the left.")
     cols = st.columns([1.15, 0.15] + [1] * n)
     with cols[0]:
-        st.image(image_bytes(str(trial.input_path)), caption="Input face", width="stretch", output_format="PNG")
-    for pos, path in enumerate(trial.candidate_paths):
+        st.image(pictures[0], caption="Input face", width="stretch", output_format="PNG")
+    for pos, picture in enumerate(pictures[1:]):
         with cols[pos + 2]:
             # Captions and alt text name only the screen position, never anything stored with the image.
-            st.image(image_bytes(str(path)), caption=f"Image {pos + 1}", width="stretch", output_format="PNG")
+            st.image(picture, caption=f"Image {pos + 1}", width="stretch", output_format="PNG")
+    if not trial.shown:
+        # The response clock starts here, once the images are on their way, not at the previous commit.
+        part.mark_shown(db, trial.trial_id)
     labels = [f"Image {i + 1}" for i in range(n)]
     # The form key carries the trial id: a late second click belongs to a form that no longer exists.
     with st.form(key=f"trial-{trial.trial_id}"):
@@ -154,12 +136,12 @@ def trial_screen(db: StudyDB, progress: part.Progress) -> None:
         st.rerun()
 
 
-def finish_screen(db: StudyDB, study: part.StudyView, progress: part.Progress) -> None:
+def finish_screen(study: part.StudyView, progress: part.Progress) -> None:
     """Shown only once the database holds every answer: the completion code and the way back."""
     st.progress(1.0, text=f"Screen {progress.total} of {progress.total}")
     st.title("Thank you!")
     st.success("All your answers are saved.")
-    code, url = part.completion(study, progress.excluded, part.platform_pid_of(db, progress.participant_id))
+    code, url = part.completion(study, progress.excluded)
     st.markdown("Your completion code:")
     st.code(code, language=None)
     if url:

@@ -1,34 +1,16 @@
-"""A participant's way through a study, as database operations the pages call: enroll, show, submit, finish."""
+"""A participant's way through a study, as database operations the pages call: progress, show, submit, finish."""
 
 from __future__ import annotations
 
-import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from study_app.db import Candidate, Item, Participant, Study, StudyDB, Trial, Vote, utcnow
-from study_app.randomization import participant_plan
-from study_app.settings import CATCH_LABEL, CATCH_QUESTIONS, PROLIFIC_COMPLETE_URL, QUESTIONS
-
-# URL parameters we accept: Prolific ids are 24 hex characters; allow a little more, nothing that could be markup.
-ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def valid_id(value: str | None) -> bool:
-    """True for an identifier safe to store and use: 1-64 letters, digits, '_' or '-'."""
-    return value is not None and bool(ID_RE.fullmatch(value))
-
-
-def new_public_id() -> str:
-    """A participant id for people who arrive without one."""
-    return secrets.token_urlsafe(12)
-
+from study_app.settings import CATCH_QUESTIONS, PROLIFIC_COMPLETE_URL, QUESTIONS
 
 @dataclass(frozen=True)
 class StudyView:
@@ -39,6 +21,12 @@ class StudyView:
     image_dir: Path
     n_methods: int
     options: dict[str, Any]
+    status: str
+
+    @property
+    def recruitment(self) -> str:
+        """prolific, link or pilot; studies built before the modes existed are anonymous links."""
+        return self.options.get("recruitment") or "link"
 
 
 @dataclass(frozen=True)
@@ -52,7 +40,7 @@ class TrialView:
     is_catch: bool
     input_path: Path
     candidate_paths: tuple[Path, ...]
-    shown: bool  # already stamped as displayed (by the previous submit, or an earlier render)
+    shown: bool  # already stamped as rendered to the participant (response times run from that stamp)
 
 
 @dataclass(frozen=True)
@@ -77,78 +65,28 @@ class SubmitResult:
     finished: bool
 
 
+def images_root(db: StudyDB, image_dir: str) -> Path:
+    """A study's folder: stored relative to the database's folder (absolute in databases built before that)."""
+    return db.path.resolve().parent / image_dir  # an absolute image_dir replaces the left side
+
+
 def load_study(db: StudyDB, study_id: int) -> StudyView:
     """The study's participant-facing settings."""
     with db.read() as s:
         study = s.get(Study, study_id)
         if study is None:
             raise LookupError(f"no study with id {study_id}")
-        return StudyView(study.id, study.name, Path(study.image_dir), len(study.methods),
-                         dict(study.options))
-
-
-def find_participant(db: StudyDB, study_id: int, public_id: str | None = None,
-                     platform_pid: str | None = None) -> int | None:
-    """Participant row id by platform id (preferred: one participation per platform id) or by public id."""
-    with db.read() as s:
-        if platform_pid:
-            return s.scalar(select(Participant.id).where(Participant.study_id == study_id,
-                                                         Participant.platform_pid == platform_pid))
-        if public_id:
-            return s.scalar(select(Participant.id).where(Participant.study_id == study_id,
-                                                         Participant.public_id == public_id))
-    return None
-
-
-def enroll(db: StudyDB, study_id: int, public_id: str, platform_pid: str | None = None,
-           platform_study_id: str | None = None, platform_session_id: str | None = None) -> int:
-    """Create the participant and all their trials in one transaction, or return the existing participation."""
-    for value in (public_id, platform_pid, platform_study_id, platform_session_id):
-        if value is not None and not valid_id(value):
-            raise ValueError("identifiers must be 1-64 letters, digits, '_' or '-'")
-    with db.write() as s:
-        # BEGIN IMMEDIATE holds the write lock, so the lookup and the next index cannot race another enroll.
-        existing = _existing(s, study_id, public_id, platform_pid)
-        if existing is not None:
-            return existing
-        study = s.get(Study, study_id)
-        if study is None:
-            raise LookupError(f"no study with id {study_id}")
-        index = s.scalar(select(func.coalesce(func.max(Participant.index) + 1, 0))
-                         .where(Participant.study_id == study_id))
-        items = {it.key: it for it in s.scalars(select(Item).where(Item.study_id == study_id))}
-        by_label: dict[tuple[int, str], int] = {}
-        for cand in s.scalars(select(Candidate).where(Candidate.study_id == study_id)):
-            by_label[(cand.item_id or 0, cand.label if cand.item_id else f"{CATCH_LABEL}:{cand.face_id}")] = cand.id
-        plan = participant_plan(study.seed, index, sorted(items), study.methods,
-                                study.options.get("trials_per_participant"), study.options.get("catch_trials", 0))
-        participant = Participant(study_id=study_id, public_id=public_id, index=index, platform_pid=platform_pid,
-                                  platform_study_id=platform_study_id, platform_session_id=platform_session_id)
-        s.add(participant)
-        s.flush()
-        for ordinal, planned in enumerate(plan):
-            item = items[planned.item_key]
-            layout = [by_label[(0, f"{CATCH_LABEL}:{item.face_id}")] if label == CATCH_LABEL
-                      else by_label[(item.id, label)] for label in planned.labels]
-            s.add(Trial(participant_id=participant.id, ordinal=ordinal, item_id=item.id,
-                        is_catch=planned.is_catch, layout=layout))
-        return participant.id
-
-
-def _existing(s: Session, study_id: int, public_id: str, platform_pid: str | None) -> int | None:
-    if platform_pid:
-        return s.scalar(select(Participant.id).where(Participant.study_id == study_id,
-                                                     Participant.platform_pid == platform_pid))
-    return s.scalar(select(Participant.id).where(Participant.study_id == study_id,
-                                                 Participant.public_id == public_id))
+        return StudyView(study.id, study.name, images_root(db, study.image_dir), len(study.methods),
+                         dict(study.options), study.status)
 
 
 def finish_instructions(db: StudyDB, participant_id: int) -> None:
     """Record that the instructions were read, so a refresh goes straight to the trials."""
     with db.write() as s:
+        now = utcnow()
         s.execute(update(Participant).where(Participant.id == participant_id,
                                             Participant.instructions_done_at.is_(None))
-                  .values(instructions_done_at=utcnow()))
+                  .values(instructions_done_at=now, last_seen_at=now))
 
 
 _T = Trial.__table__
@@ -178,7 +116,7 @@ def progress(db: StudyDB, participant_id: int) -> Progress:
         view = None
         if current is not None:
             trial_id, ordinal, is_catch, layout, expression, input_token, shown_at = current
-            images_dir = Path(image_dir) / "images"
+            images_dir = images_root(db, image_dir) / "images"
             tokens = dict(conn.execute(select(Candidate.id, Candidate.token).where(Candidate.id.in_(layout))).all())
             view = TrialView(trial_id, ordinal, total, expression, bool(is_catch), images_dir / input_token,
                              tuple(images_dir / tokens[c] for c in layout), shown_at is not None)
@@ -187,9 +125,13 @@ def progress(db: StudyDB, participant_id: int) -> Progress:
 
 
 def mark_shown(db: StudyDB, trial_id: int) -> None:
-    """Stamp the first time a trial was put on screen; response times are measured from it."""
+    """Stamp the first render of a trial (its images sent to the browser); response times run from it."""
     with db.write_conn() as conn:
-        conn.execute(update(_T).where(_T.c.id == trial_id, _T.c.shown_at.is_(None)).values(shown_at=utcnow()))
+        now = utcnow()
+        stamped = conn.execute(update(_T).where(_T.c.id == trial_id, _T.c.shown_at.is_(None))
+                               .values(shown_at=now).returning(_T.c.participant_id)).scalar()
+        if stamped is not None:
+            conn.execute(update(_P).where(_P.c.id == stamped).values(last_seen_at=now))
 
 
 def submit(db: StudyDB, participant_id: int, trial_id: int, answers: dict[str, int]) -> SubmitResult:
@@ -227,13 +169,11 @@ def submit(db: StudyDB, participant_id: int, trial_id: int, answers: dict[str, i
                 failures = _P.c.catch_failures + 1
                 conn.execute(update(_P).where(_P.c.id == participant_id).values(
                     catch_failures=failures, excluded=(failures >= limit) if limit > 0 else False))
-        upcoming = conn.execute(select(_T.c.id).where(_T.c.participant_id == participant_id,
-                                                      _T.c.answered_at.is_(None)).order_by(_T.c.ordinal)).scalars().all()
-        if upcoming:
-            # The next screen is drawn right after this commit: stamping it here saves each trial a write.
-            conn.execute(update(_T).where(_T.c.id == upcoming[0], _T.c.shown_at.is_(None)).values(shown_at=now))
-        else:
-            conn.execute(update(_P).where(_P.c.id == participant_id).values(finished_at=now))
+        # The next trial is not stamped here: its clock starts when it is rendered, not when this commit lands.
+        upcoming = conn.execute(select(func.count()).where(_T.c.participant_id == participant_id,
+                                                           _T.c.answered_at.is_(None))).scalar()
+        seen = {"last_seen_at": now} if upcoming else {"last_seen_at": now, "finished_at": now}
+        conn.execute(update(_P).where(_P.c.id == participant_id).values(**seen))
         return SubmitResult(stored=True, finished=not upcoming)
 
 
@@ -242,16 +182,15 @@ def questions_for(is_catch: bool) -> tuple[str, ...]:
     return CATCH_QUESTIONS if is_catch else QUESTIONS
 
 
-def completion(study: StudyView, excluded: bool, platform_pid: str | None) -> tuple[str, str | None]:
-    """The completion code and, when configured or for Prolific participants, the redirect URL."""
-    code = study.options.get("completion_code") or ""
-    if excluded and study.options.get("failed_checks_code"):
-        code = study.options["failed_checks_code"]
-    template = study.options.get("redirect_url") or (PROLIFIC_COMPLETE_URL if platform_pid else None)
+def completion_code(options: dict[str, Any], excluded: bool) -> str:
+    """The code a finished participant gets: the failure code if excluded and one is set, else the study's."""
+    if excluded and options.get("failed_checks_code"):
+        return options["failed_checks_code"]
+    return options.get("completion_code") or ""
+
+
+def completion(study: StudyView, excluded: bool) -> tuple[str, str | None]:
+    """The code to show and the way back: Prolific's completion link, the study's redirect (link), or none."""
+    code = completion_code(study.options, excluded)
+    template = {"prolific": PROLIFIC_COMPLETE_URL, "link": study.options.get("redirect_url")}.get(study.recruitment)
     return code, (template.replace("{code}", code) if template else None)
-
-
-def platform_pid_of(db: StudyDB, participant_id: int) -> str | None:
-    """The recruitment platform id stored for a participant."""
-    with db.read() as s:
-        return s.scalar(select(Participant.platform_pid).where(Participant.id == participant_id))

@@ -1,28 +1,31 @@
-"""Read-only views of a study for the admin page and the export command: progress, participants, long votes.
+"""Views of a study for the admin page and the export command: progress, participants, long votes, status.
 
     python -m study_app.reports --out votes.csv [--db PATH] [--study NAME]
+    python -m study_app.reports --participants participants.csv --study NAME   # for approving on Prolific
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 
-from study_app.db import VOTES_LONG_COLUMNS, StudyDB, open_db
+from study_app.db import VOTES_LONG_COLUMNS, Participant, Study, StudyDB, open_db, utcnow
+from study_app.enrolment import held_slots, slot_timeout
+from study_app.participation import completion_code
+
+STATUSES = ("open", "paused", "closed")
 
 
 def studies(db: StudyDB) -> pd.DataFrame:
-    """Every study: id, name, methods, created time, newest first."""
+    """Every study: id, name, methods, options, status, created time, newest first."""
     with db.read() as s:
-        rows = s.execute(text("SELECT id, name, methods, created_at FROM studies ORDER BY id DESC")).all()
-    frame = pd.DataFrame(rows, columns=["id", "name", "methods", "created_at"])
-    frame["methods"] = [json.loads(m) if isinstance(m, str) else list(m) for m in frame["methods"]]
-    return frame
+        rows = s.execute(select(Study.id, Study.name, Study.methods, Study.options, Study.status, Study.created_at)
+                         .order_by(Study.id.desc())).all()
+    return pd.DataFrame(rows, columns=["id", "name", "methods", "options", "status", "created_at"])
 
 
 def votes_long(db: StudyDB, study_name: str | None = None) -> pd.DataFrame:
@@ -43,6 +46,7 @@ def participants(db: StudyDB, study_id: int) -> pd.DataFrame:
     """One row per participant: ids, progress, catch failures, exclusion."""
     sql = """
     SELECT p.public_id AS participant_id, p.platform_pid, p.platform_session_id, p."index" AS participant_index,
+           p.slot,
            p.consented_at, p.finished_at,
            SUM(t.answered_at IS NOT NULL) AS answered, COUNT(t.id) AS trials,
            p.catch_failures, p.excluded
@@ -81,21 +85,81 @@ def method_progress(votes: pd.DataFrame) -> pd.DataFrame:
                             fill_value=0)
 
 
+def _iso(moment) -> str:  # noqa: ANN001
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else ""
+
+
+def platform_participants(db: StudyDB, study_id: int) -> pd.DataFrame:
+    """One row per participant for approving and rejecting on Prolific: id, times, checks, exclusion, code."""
+    now = utcnow()
+    with db.read() as s:
+        study = s.get(Study, study_id)
+        if study is None:
+            raise LookupError(f"no study with id {study_id}")
+        people = s.scalars(select(Participant).where(Participant.study_id == study_id)
+                           .order_by(Participant.index)).all()
+    rows = []
+    for p in people:
+        quiet = now - (p.last_seen_at or p.consented_at) > slot_timeout(study)
+        status = "finished" if p.finished_at else "timed out" if quiet else "in progress"
+        minutes = (p.finished_at - p.consented_at).total_seconds() / 60 if p.finished_at else None
+        rows.append({"participant_id": p.platform_pid or p.public_id, "session_id": p.platform_session_id or "",
+                     "started_at": _iso(p.consented_at), "finished_at": _iso(p.finished_at),
+                     "minutes": round(minutes, 1) if minutes is not None else None, "status": status,
+                     "failed_checks": p.catch_failures, "excluded": int(p.excluded),
+                     "code": completion_code(study.options, p.excluded) if p.finished_at else ""})
+    return pd.DataFrame(rows, columns=["participant_id", "session_id", "started_at", "finished_at", "minutes",
+                                       "status", "failed_checks", "excluded", "code"])
+
+
+def places(db: StudyDB, study_id: int) -> tuple[int, int | None, str]:
+    """Places held now (finished or active, not excluded), the cap (None: none) and the status."""
+    with db.read() as s:
+        study = s.get(Study, study_id)
+        if study is None:
+            raise LookupError(f"no study with id {study_id}")
+        return len(held_slots(s, study, utcnow())), study.options.get("max_participants"), study.status
+
+
+def set_status(db: StudyDB, study_id: int, status: str) -> None:
+    """Open, pause or close a study to newcomers; those already in may always finish."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}")
+    with db.write() as s:
+        s.execute(update(Study).where(Study.id == study_id).values(status=status))
+
+
+def _write(path: Path, frame: pd.DataFrame, what: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(to_csv_bytes(frame))
+    print(f"wrote {len(frame)} {what} to {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Export the long votes of a database (or one study) to CSV."""
+    """Export the long votes (all studies or one) and one study's participants to CSV."""
     ap = argparse.ArgumentParser(prog="python -m study_app.reports", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", type=Path, help="SQLite file (default: $USGAN_STUDY_DB or <repo>/var/study.sqlite)")
-    ap.add_argument("--study", help="only this study (its name)")
-    ap.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    ap.add_argument("--study", help="only this study (its name); needed for --participants")
+    ap.add_argument("--out", type=Path, help="CSV file for the long votes")
+    ap.add_argument("--participants", type=Path, help="CSV file for the participants (approve / reject on Prolific)")
     args = ap.parse_args(argv)
+    if args.out is None and args.participants is None:
+        ap.error("nothing to write: give --out and/or --participants")
     if args.db is not None and not args.db.is_file():
         print(f"error: no database at {args.db}", file=sys.stderr)
         return 2
-    frame = votes_long(open_db(args.db), args.study)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(to_csv_bytes(frame))
-    print(f"wrote {len(frame)} votes to {args.out}")
+    db = open_db(args.db)
+    if args.participants is not None:
+        known = studies(db)
+        ids = dict(zip(known["name"], known["id"]))
+        if args.study not in ids:
+            print(f"error: --participants needs --study, one of: {', '.join(ids) or '(no study yet)'}",
+                  file=sys.stderr)
+            return 2
+        _write(args.participants, platform_participants(db, int(ids[args.study])), "participants")
+    if args.out is not None:
+        _write(args.out, votes_long(db, args.study), "votes")
     return 0
 
 

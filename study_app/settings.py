@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,14 @@ CATCH_QUESTIONS = ("identity",)
 # Label of the unaltered copy of the input on a catch trial; the known right answer.
 CATCH_LABEL = "catch_correct"
 
+# What anyone sees when a page fails; the details (paths, SQL, traceback) go to the server's log only.
+SERVER_ERROR = ("Something went wrong on our side. Your answers so far are saved; please reload the page "
+                "in a minute.")
+
+# How participants arrive: Prolific ids checked against the study's Prolific study; an anonymous link (labs);
+# a pilot (anonymous or Prolific preview ids, no study id check, never redirected).
+RECRUITMENT_MODES = ("prolific", "link", "pilot")
+
 # Prolific's completion redirect; {code} is the study's completion code.
 PROLIFIC_COMPLETE_URL = "https://app.prolific.com/submissions/complete?cc={code}"
 
@@ -34,6 +43,11 @@ def default_db_path() -> Path:
     """`USGAN_STUDY_DB` if set, else `<repo root>/var/study.sqlite`; the analysis script reads the same default."""
     env = os.environ.get("USGAN_STUDY_DB")
     return Path(env) if env else REPO_ROOT / "var" / "study.sqlite"
+
+
+def demo_enabled() -> bool:
+    """The demo study is served only when asked for: `--demo` after `--` on the command line or USGAN_STUDY_DEMO=1."""
+    return "--demo" in sys.argv[1:] or os.environ.get("USGAN_STUDY_DEMO", "") in ("1", "true", "yes")
 
 
 def demo_stimuli_dir() -> Path:

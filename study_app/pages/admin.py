@@ -1,69 +1,32 @@
-"""Admin page (/admin), behind a secret: progress per item and method, participants and exclusions, export, chart."""
+"""Admin page (/admin), behind a secret: status and places, progress, participants, exclusions, exports, chart."""
 
 from __future__ import annotations
 
-import hmac
-import os
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from study_app import reports
-from study_app.db import StudyDB, open_db
-from study_app.demo import active_study_id
+from study_app.admin_auth import authorized
+from study_app.participant_page import shared_db
+from study_app.spec import participant_link
 
-SECRET_ENV = "USGAN_STUDY_ADMIN_SECRET"
-SECRET_KEY = "admin_secret"
-
-
-def configured_secret() -> str | None:
-    """The admin secret from the environment, else from Streamlit secrets; None if neither is set."""
-    if os.environ.get(SECRET_ENV):
-        return os.environ[SECRET_ENV]
-    try:
-        value = st.secrets.get(SECRET_KEY)
-    except Exception:  # no secrets.toml at all: Streamlit raises rather than returning None
-        return None
-    return str(value) if value else None
+STATUS_ACTIONS = {"open": ("Pause", "Close"), "paused": ("Open", "Close"), "closed": ()}
 
 
-def authorized() -> bool:
-    """Ask for the secret once per session; refuse everything until it matches."""
-    secret = configured_secret()
-    if not secret:
-        st.error(f"The admin page is disabled: set the environment variable {SECRET_ENV} "
-                 f"or `{SECRET_KEY}` in .streamlit/secrets.toml, then restart the server.")
-        return False
-    if st.session_state.get("admin_ok"):
-        return True
-    given = st.text_input("Admin secret", type="password", key="admin_secret_input")
-    if st.button("Sign in", key="admin_sign_in"):
-        if hmac.compare_digest(given.encode(), secret.encode()):
-            st.session_state["admin_ok"] = True
-            st.rerun()
-        st.error("Wrong secret.")
-    return False
-
-
-def shared_db() -> StudyDB:
-    """The StudyDB of the configured path; open_db keeps one per file for the whole process (thread-safe).
-
-    Not st.cache_resource: that cache ignores USGAN_STUDY_DB, so a changed path would keep the old file.
-    """
-    return open_db()
-
-
-def preference_chart(votes, methods: list[str]) -> None:  # noqa: ANN001
+def preference_chart(votes: pd.DataFrame, methods: list[str], max_failed_catch: int | None) -> None:
     """The analysis scripts' preference table and bar chart; a clear note if they are unavailable."""
     try:
-        from analysis.preferences import plot_preferences, preference_table
+        from analysis.chart import plot_preferences
+        from analysis.report import preference_table
     except ImportError as err:
         st.info(f"The preference chart needs the `analysis` package (analysis/preferences.py): {err}")
         return
     try:
         # The study's methods, so a method nobody chose still gets its (zero) bar.
-        table = preference_table(votes, methods)
+        table = preference_table(votes, methods, max_failed_catch=max_failed_catch)
     except Exception as err:  # noqa: BLE001  (e.g. no votes left after exclusions: show why, keep the page)
         st.info(f"No preference chart yet: {err}")
         return
@@ -73,6 +36,35 @@ def preference_chart(votes, methods: list[str]) -> None:  # noqa: ANN001
         if png is not None:
             st.image(png.read_bytes(), caption="Share of choices per method and question")
     st.dataframe(table, hide_index=True)
+
+
+def status_controls(study_id: int, options: dict) -> None:
+    """Status, places against the cap, and the buttons that open, pause or close the study to newcomers."""
+    db = shared_db()
+    held, cap, status = reports.places(db, study_id)
+    st.markdown(f"**Status: {status}.** Places held (finished or active, not excluded): {held}"
+                f"{f' of {cap}' if cap else ' (no cap)'}; a place is given back after "
+                f"{options.get('slot_timeout_minutes') or 60:g} quiet minutes. Paused or closed: nobody new "
+                "starts, everyone already in may finish. Closing is final.")
+    for column, action in zip(st.columns(4), STATUS_ACTIONS[status]):
+        if column.button(action, key=f"admin_{action.lower()}"):
+            reports.set_status(db, study_id, {"Pause": "paused", "Close": "closed", "Open": "open"}[action])
+            st.rerun()
+
+
+def exclusion_rule(options: dict) -> int | None:
+    """The study's rule, or an override typed here; says which one the chart uses. None: the study's."""
+    own = int(options.get("exclude_after_failed_checks", 2))
+    override = st.checkbox(f"Override the study's exclusion rule (exclude after {own} failed checks)",
+                           key="admin_override")
+    if not override:
+        st.caption(f"Exclusion rule: the study's own, exclude after {own} failed checks (0 = none).")
+        return None
+    k = int(st.number_input("Exclude after this many failed checks (0 = none)", min_value=0, value=own,
+                            key="admin_max_failed"))
+    st.warning(f"Override in use: exclude after {k} failed checks (the study's rule is {own}); "
+               f"the analysis command takes `--max-failed-catch {k}` for the same.")
+    return k
 
 
 def render() -> None:
@@ -85,23 +77,19 @@ def render() -> None:
     if all_studies.empty:
         st.info("No study in the database yet.")
         return
-    active = active_study_id(db)
-    names = list(all_studies["name"])
-    ids = dict(zip(all_studies["name"], all_studies["id"]))
-    methods_of = dict(zip(all_studies["name"], all_studies["methods"]))
-    default = next((i for i, n in enumerate(names) if ids[n] == active), 0)
-    name = st.selectbox("Study", names, index=default, key="admin_study")
-    study_id = int(ids[name])
-    st.caption(f"Database: {db.path}. Participants take the newest study unless USGAN_STUDY_NAME is set.")
+    name = st.selectbox("Study", list(all_studies["name"]), index=0, key="admin_study")
+    row = all_studies.set_index("name").loc[name]
+    study_id, options = int(row["id"]), row["options"]
+    st.caption(f"Database: {db.path}. Recruitment: {options.get('recruitment') or 'link'}. Participant link: "
+               f"`{participant_link(name, options.get('recruitment') or 'link')}`")
+    status_controls(study_id, options)
 
     votes = reports.votes_long(db, name)
     people = reports.participants(db, study_id)
-    finished = int(people["finished_at"].notna().sum()) if not people.empty else 0
-    excluded = int(people["excluded"].sum()) if not people.empty else 0
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Participants", len(people))
-    c2.metric("Finished", finished)
-    c3.metric("Excluded (failed checks)", excluded)
+    c2.metric("Finished", int(people["finished_at"].notna().sum()) if not people.empty else 0)
+    c3.metric("Excluded (failed checks)", int(people["excluded"].sum()) if not people.empty else 0)
     c4.metric("Votes", len(votes))
 
     st.subheader("Progress per item")
@@ -117,9 +105,13 @@ def render() -> None:
     st.subheader("Export")
     st.download_button("Download votes (CSV, long format)", reports.to_csv_bytes(votes),
                        file_name=f"votes_{name}.csv", mime="text/csv", key="admin_export")
+    st.download_button("Download participants (CSV, for approving on Prolific)",
+                       reports.to_csv_bytes(reports.platform_participants(db, study_id)),
+                       file_name=f"participants_{name}.csv", mime="text/csv", key="admin_participants")
     st.subheader("Preferences")
+    rule = exclusion_rule(options)
     if st.toggle("Compute the preference chart (bootstrap; takes a few seconds)", key="admin_chart"):
-        preference_chart(votes, methods_of[name])
+        preference_chart(votes, list(row["methods"]), rule)
 
 
 render()

@@ -158,11 +158,11 @@ def test_exclusions_follow_the_catch_rule_and_min_trials():
     assert not set(kept["participant_id"]) & excluded and (kept["is_catch"] == 0).all() and repeats == 0
     _, lenient, _ = apply_exclusions(votes, max_failed_catch=3)
     assert set(lenient.loc[lenient["excluded"], "participant_id"]) == set(failed[failed >= 3].index)
-    _, off, _ = apply_exclusions(votes, max_failed_catch=None)
+    _, off, _ = apply_exclusions(votes, max_failed_catch=0)
     assert not off["excluded"].any()
     # An incomplete participant: answered 2 of 6 items.
     partial = votes[~((votes["participant_id"] == "P000") & ~votes["item_id"].isin(["item00", "item01"]))]
-    _, part, _ = apply_exclusions(partial, max_failed_catch=None, min_trials=6)
+    _, part, _ = apply_exclusions(partial, max_failed_catch=0, min_trials=6)
     assert set(part.loc[part["excluded"], "participant_id"]) == {"P000"}
     assert part.set_index("participant_id").loc["P000", "reason"] == "fewer than 6 trials"
 

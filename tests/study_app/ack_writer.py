@@ -3,6 +3,7 @@
 import sys
 import threading
 
+from study_app import enrolment
 from study_app import participation as part
 from study_app.db import StudyDB
 
@@ -12,7 +13,7 @@ print_lock = threading.Lock()
 
 
 def participant(n: int) -> None:
-    pid = part.enroll(db, study_id, f"killed-{n}")
+    pid = enrolment.enroll(db, study_id, f"killed-{n}")
     while (trial := part.progress(db, pid).trial) is not None:
         if not trial.shown:
             part.mark_shown(db, trial.trial_id)

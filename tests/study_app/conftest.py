@@ -1,10 +1,11 @@
-"""Fixtures: a stimulus set made once, a fresh SQLite file, a built study."""
+"""Fixtures: a stimulus set made once, a fresh SQLite file, a built study; Chromium and its pages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS
 from study_helpers import make_stimuli, spec_for
 
 from study_app.build import build_study
@@ -29,3 +30,28 @@ def db(tmp_path) -> StudyDB:
 def study_id(db, stimuli, tmp_path) -> int:
     """A built test study: 2 faces x 3 expressions, 3 trials + 1 catch per participant."""
     return build_study(spec_for(stimuli, tmp_path / "study"), db)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not at /usr/bin/chromium: apt-get install -y chromium", pytrace=False)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh browser context (no cookies, no storage) that records every URL it requests."""
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    pg.requested = []
+    pg.on("request", lambda req: pg.requested.append(req.url))
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    yield pg
+    context.close()

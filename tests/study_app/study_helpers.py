@@ -1,4 +1,4 @@
-"""Helpers for the study_app tests: stimulus folders drawn with PIL, study specs."""
+"""Helpers for the study_app tests: stimulus folders drawn with PIL, study specs, the pages under AppTest."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ import random
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
 
+from study_app import participation as part
 from study_app.build import StudySpec
-from study_app.settings import EXPRESSIONS
+from study_app.db import Candidate, Trial
+from study_app.settings import EXPRESSIONS, REPO_ROOT
+
+MAIN = str(REPO_ROOT / "study_app" / "main.py")
+ADMIN = str(REPO_ROOT / "study_app" / "pages" / "admin.py")
 
 METHODS = ("StarGAN", "STGAN", "GANimation", "USGAN")
 FACES = ("face01", "face02")
@@ -44,6 +51,74 @@ def spec_for(stimuli: Path, out: Path, **kw) -> StudySpec:
     """A study spec over a stimulus folder with all four methods."""
     fields = dict(inputs=stimuli / "inputs", methods={m: stimuli / "methods" / m for m in METHODS}, out=out,
                   name="test", seed=7, expressions=("happy", "sad", "angry"), catch_trials=1,
-                  trials_per_participant=3, completion_code="DONE123", image_size=64)
+                  exclude_after_failed_checks=1, trials_per_participant=3, completion_code="DONE123", image_size=64)
     fields.update(kw)
     return StudySpec(**fields)
+
+
+def new_app(**params) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def proto_texts(at: AppTest) -> str:
+    """Every element's protobuf as text: labels, captions, image URLs, markdown bodies, help texts."""
+    out = []
+
+    def walk(node):
+        if getattr(node, "proto", None) is not None:
+            out.append(str(node.proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(out)
+
+
+def assert_no_method_names(at: AppTest) -> None:
+    blob = proto_texts(at).lower()
+    for m in METHODS:
+        assert m.lower() not in blob
+
+
+def consent_and_start(at: AppTest) -> AppTest:
+    assert "agree" in at.checkbox[0].label
+    assert at.button[0].disabled  # no participation without consent
+    at.checkbox[0].check().run()
+    at.button[0].click().run()
+    assert at.title[0].value == "Instructions"
+    at.button(key="instructions_go").click().run()
+    return at
+
+
+def screen_text(at: AppTest) -> str:
+    return at.get("progress")[0].proto.text
+
+
+def answer(at: AppTest, position: int = 0) -> AppTest:
+    for radio in at.radio:
+        radio.set_value(position)
+    at.button[0].click().run()
+    assert not at.exception
+    return at
+
+
+def trial_labels(db, trial_id) -> list[str]:
+    """The method labels of a trial's candidates in screen order (what the participant never sees)."""
+    with db.read() as s:
+        layout = s.get(Trial, trial_id).layout
+        labels = dict(s.execute(select(Candidate.id, Candidate.label).where(Candidate.id.in_(layout))).all())
+    return [labels[c] for c in layout]
+
+
+def answer_all(db, pid, pick=lambda trial, labels: 0):
+    """Submit every trial of a participant; `pick` chooses a position from the trial's labels."""
+    while (prog := part.progress(db, pid)).trial is not None:
+        trial = prog.trial
+        pos = pick(trial, trial_labels(db, trial.trial_id))
+        if not trial.shown:
+            part.mark_shown(db, trial.trial_id)
+        part.submit(db, pid, trial.trial_id, {q: pos for q in part.questions_for(trial.is_catch)})
+    return prog

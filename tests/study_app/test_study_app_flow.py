@@ -6,75 +6,24 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from study_helpers import METHODS, make_stimuli
+from study_helpers import (ADMIN, METHODS, answer, assert_no_method_names, consent_and_start, make_stimuli, new_app,
+                           proto_texts, screen_text)
 
 from study_app.db import StudyDB
 from study_app.demo import ensure_demo_study
-from study_app.participant_page import INVALID_LINK
-from study_app.settings import REPO_ROOT
-
-MAIN = str(REPO_ROOT / "study_app" / "main.py")
-ADMIN = str(REPO_ROOT / "study_app" / "pages" / "admin.py")
+from study_app.routing import INVALID_LINK
 
 
 @pytest.fixture
 def app_env(monkeypatch, tmp_path, stimuli):
-    """A fresh database; the demo study is auto-built from the test stimuli on the first request."""
+    """A fresh database; the demo study (asked for) is built from the test stimuli on the first request."""
     db_path = tmp_path / "app.sqlite"
     monkeypatch.setenv("USGAN_STUDY_DB", str(db_path))
+    monkeypatch.setenv("USGAN_STUDY_DEMO", "1")
     monkeypatch.setenv("USGAN_STUDY_DEMO_DIR", str(stimuli))
     monkeypatch.delenv("USGAN_STUDY_NAME", raising=False)
     monkeypatch.delenv("USGAN_STUDY_ADMIN_SECRET", raising=False)
     return db_path
-
-
-def new_app(**params) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def proto_texts(at: AppTest) -> str:
-    """Every element's protobuf as text: labels, captions, image URLs, markdown bodies, help texts."""
-    out = []
-
-    def walk(node):
-        if getattr(node, "proto", None) is not None:
-            out.append(str(node.proto))
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    walk(at._tree)
-    return "\n".join(out)
-
-
-def assert_no_method_names(at: AppTest) -> None:
-    blob = proto_texts(at).lower()
-    for m in METHODS:
-        assert m.lower() not in blob
-
-
-def consent_and_start(at: AppTest) -> AppTest:
-    assert "agree" in at.checkbox[0].label
-    assert at.button[0].disabled  # no participation without consent
-    at.checkbox[0].check().run()
-    at.button[0].click().run()
-    assert at.title[0].value == "Instructions"
-    at.button(key="instructions_go").click().run()
-    return at
-
-
-def screen_text(at: AppTest) -> str:
-    return at.get("progress")[0].proto.text
-
-
-def answer(at: AppTest, position: int = 0) -> AppTest:
-    for radio in at.radio:
-        radio.set_value(position)
-    at.button[0].click().run()
-    assert not at.exception
-    return at
 
 
 def test_full_session_stores_votes_and_shows_code_last(app_env):
@@ -127,28 +76,15 @@ def test_unanswered_question_stores_nothing(app_env):
     assert sqlite3.connect(app_env).execute("SELECT COUNT(*) FROM votes").fetchone() == (0,)
 
 
-def test_prolific_participant_redirected_after_storage_and_only_once(app_env):
-    ids = dict(PROLIFIC_PID="5f8e1c2b9a7d3e4f5a6b7c8d", STUDY_ID="6a1b2c3d4e5f", SESSION_ID="sess1")
-    at = consent_and_start(new_app(**ids))
-    assert "pid" not in at.query_params
-    while at.radio:
-        answer(at, 1)
-    link = at.get("link_button")[0].proto
-    assert link.url == "https://app.prolific.com/submissions/complete?cc=DEMO-DONE"
-    # Same platform id with a new session: the same participation (finish page), no second set of trials.
-    again = new_app(**{**ids, "SESSION_ID": "sess2"})
-    assert again.title[0].value == "Thank you!" and not again.radio
-    con = sqlite3.connect(app_env)
-    assert con.execute("SELECT COUNT(*), platform_pid, platform_study_id, platform_session_id FROM participants"
-                       ).fetchone() == (1, ids["PROLIFIC_PID"], ids["STUDY_ID"], "sess1")
-
-
 HOSTILE = [
     {"PROLIFIC_PID": "<script>alert(1)</script>"},
     {"pid": "x" * 5000},
     {"pid": "\"><img src=x onerror=alert(1)>"},
     {"STUDY_ID": "ok", "SESSION_ID": "javascript:alert(1)"},
     {"PROLIFIC_PID": "a b"},
+    {"study": "<b>demo</b>"},
+    {"study": "demo+1"},
+    {"study": "no-such-study"},
 ]
 
 
@@ -182,7 +118,8 @@ def test_admin_refuses_without_secret(app_env, monkeypatch):
 
 
 def test_admin_with_secret_shows_progress_participants_export(app_env, monkeypatch):
-    # One participant finishes, so there is something to report.
+    # One participant finishes, choosing image 3 everywhere: a wrong answer on the demo's one catch trial
+    # (its copy sits at position 0 for the first slot), so the demo's rule (exclude after 1) excludes them.
     at = consent_and_start(new_app())
     while at.radio:
         answer(at, 2)
@@ -194,24 +131,24 @@ def test_admin_with_secret_shows_progress_participants_export(app_env, monkeypat
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Participants"] == "1" and metrics["Votes"] == "19" and metrics["Finished"] == "1"
+    assert metrics["Excluded (failed checks)"] == "1"
     assert len(at.dataframe) >= 3
     items = at.dataframe[0].value
     assert items["answered"].sum() == 6
     download = at.get("download_button")
-    assert download and download[0].proto.url.endswith(".csv")
+    assert [d.proto.url.endswith(".csv") for d in download] == [True, True]
+    assert "the study's own, exclude after 1 failed checks" in at.caption[-1].value
     at.toggle[0].set_value(True).run()
-    assert not at.exception
-    # The chart comes from analysis/ when it is importable; else the page says so plainly.
-    try:
-        import analysis.preferences  # noqa: F401
-    except ImportError:
-        assert any("analysis" in i.value for i in at.info)
-    else:
-        chart = at.get("image")
-        assert len(chart) == 1 and chart[0].proto.imgs[0].url.endswith(".png")
-        table = at.dataframe[-1].value
-        assert set(table["method"]) == set(METHODS) and set(table["question"]) == {"realism", "expression",
-                                                                                     "identity"}
+    assert not at.exception and not at.get("image")  # the study's rule leaves no votes to chart
+    assert any("no votes left" in i.value for i in at.info)
+    at.checkbox(key="admin_override").check().run()
+    at.number_input(key="admin_max_failed").set_value(0).run()
+    assert "Override in use: exclude after 0 failed checks (the study's rule is 1)" in at.warning[0].value
+    chart = at.get("image")
+    assert len(chart) == 1 and chart[0].proto.imgs[0].url.endswith(".png")
+    table = at.dataframe[-1].value
+    assert set(table["method"]) == set(METHODS) and set(table["question"]) == {"realism", "expression",
+                                                                                 "identity"}
 
 
 def test_demo_built_once_under_concurrent_first_requests(tmp_path, monkeypatch, stimuli):
@@ -237,6 +174,7 @@ def test_demo_built_once_under_concurrent_first_requests(tmp_path, monkeypatch, 
 
 def test_no_study_and_no_demo_says_how_to_build(tmp_path, monkeypatch):
     monkeypatch.setenv("USGAN_STUDY_DB", str(tmp_path / "empty.sqlite"))
+    monkeypatch.setenv("USGAN_STUDY_DEMO", "1")
     monkeypatch.setenv("USGAN_STUDY_DEMO_DIR", str(tmp_path / "nothing-here"))
     at = new_app()
     assert "python -m study_app.build" in at.info[0].value
@@ -258,6 +196,7 @@ def test_committed_demo_stimuli_build_a_playable_study(tmp_path, monkeypatch):
         pytest.skip("study_app/demo_stimuli is not in this checkout yet")
     monkeypatch.delenv("USGAN_STUDY_DEMO_DIR", raising=False)
     monkeypatch.delenv("USGAN_STUDY_NAME", raising=False)
+    monkeypatch.setenv("USGAN_STUDY_DEMO", "1")
     monkeypatch.setenv("USGAN_STUDY_DB", str(tmp_path / "fresh.sqlite"))
     at = consent_and_start(new_app())
     assert at.radio and screen_text(at).startswith("Screen 1 of ")

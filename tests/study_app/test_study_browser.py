@@ -1,131 +1,27 @@
 """A real `streamlit run` server driven by Debian's chromium through Playwright, checked against the SQLite rows."""
 
-import os
-import signal
-import socket
-import sqlite3
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from browser_helpers import Server, answer_screen, fill, image_srcs, rows, settle, wait_screen
 from study_helpers import METHODS, make_stimuli
-
-from study_app.settings import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(180)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENS = 4 + 1  # the demo built from these stimuli: 4 items (2 faces x 2 expressions) + 1 catch trial
 VOTES_PER_PARTICIPANT = 4 * 3 + 1
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`streamlit run study_app/main.py` on a free localhost port, with a fresh database and demo stimuli."""
-
-    def __init__(self, root: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.db = root / "browser.sqlite"
-        self.env = {**os.environ, "USGAN_STUDY_DB": str(self.db),
-                    "USGAN_STUDY_DEMO_DIR": str(make_stimuli(root / "demo", expressions=("happy", "sad")))}
-        for key in ("USGAN_STUDY_ADMIN_SECRET", "USGAN_STUDY_NAME"):
-            self.env.pop(key, None)
-        self.log = open(root / "server.log", "ab")
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "study_app/main.py", "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO_ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "streamlit exited; see server.log"
-            try:
-                if urllib.request.urlopen(self.base + "/_stcore/health", timeout=2).read() == b"ok":
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError("streamlit did not come up")
-
-    def sigkill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-        self.log.close()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("browser"))
+    root = tmp_path_factory.mktemp("browser")
+    srv = Server(root, root / "browser.sqlite", USGAN_STUDY_DEMO="1",
+                 USGAN_STUDY_DEMO_DIR=str(make_stimuli(root / "demo", expressions=("happy", "sad"))))
     srv.start()
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not at /usr/bin/chromium: apt-get install -y chromium", pytrace=False)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    """A fresh browser context (no cookies, no storage) that records every URL it requests."""
-    context = browser.new_context()
-    pg = context.new_page()
-    pg.set_default_timeout(30_000)
-    pg.requested = []
-    pg.on("request", lambda req: pg.requested.append(req.url))
-    pg.dialogs = []
-    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
-    yield pg
-    context.close()
-
-
-def rows(server, sql, *args):
-    con = sqlite3.connect(server.db, timeout=30)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
-
-
-SETTLED_JS = """() => document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state')
-    === 'notRunning' && !document.querySelector('[data-stale="true"]')"""
-
-
-def settle(page) -> None:
-    """Wait until the script run is over and no element of the previous run is still on screen."""
-    page.wait_for_function(SETTLED_JS)
-
-
-def wait_screen(page, text: str) -> None:
-    """Wait for a screen by its text, then for the run that drew it to finish."""
-    page.get_by_text(text).first.wait_for()
-    settle(page)
 
 
 def participant_of(page) -> str:
@@ -143,14 +39,6 @@ def start_session(page, server) -> str:
     return participant_of(page)
 
 
-def image_srcs(page) -> list[str]:
-    """Input first, then candidates in screen order."""
-    settle(page)
-    imgs = page.locator('[data-testid="stImage"] img, [data-testid="stImageContainer"] img')
-    imgs.first.wait_for()
-    return [i.get_attribute("src") for i in imgs.all()]
-
-
 def assert_no_method_name(page, server) -> None:
     """Nothing a participant's browser holds names a method: DOM, requested URLs, image URLs and bytes."""
     needles = [m.lower() for m in METHODS]
@@ -163,38 +51,13 @@ def assert_no_method_name(page, server) -> None:
         assert not any(n in text.lower() for n in needles)
 
 
-def fill(page, choice: dict[int, int]) -> None:
-    """Pick `Image k+1` in radio group q for each q -> k."""
-    radios = page.locator('[data-testid="stRadio"]')
-    radios.first.wait_for()
-    for q, pos in choice.items():
-        radios.nth(q).get_by_text(f"Image {pos + 1}", exact=True).click()
-
-
-def answer_screen(page, number: int, plain: dict[int, int]) -> int | None:
-    """Answer screen `number`; a catch screen gets the image identical to the input. Returns the catch pick."""
-    wait_screen(page, f"Screen {number} of {SCREENS}")
-    srcs = image_srcs(page)
-    catch = page.locator('[data-testid="stRadio"]').count() == 1
-    pick = None
-    if catch:
-        pick = srcs[1:].index(srcs[0])  # the unaltered copy has the input's bytes, hence its URL
-        fill(page, {0: pick})
-    else:
-        fill(page, plain)
-    page.get_by_role("button", name="Submit and continue").click()
-    nxt = f"Screen {number + 1} of {SCREENS}" if number < SCREENS else "Thank you!"
-    wait_screen(page, nxt)
-    return pick
-
-
 def test_participant_session_stores_what_was_clicked_and_leaks_no_method(page, server):
     pid = start_session(page, server)
     plain = {0: 0, 1: 1, 2: 3}
     for number in range(1, SCREENS + 1):
         wait_screen(page, f"Screen {number} of {SCREENS}")
         assert_no_method_name(page, server)
-        answer_screen(page, number, plain)
+        answer_screen(page, number, SCREENS, plain)
     page.get_by_text("All your answers are saved.").wait_for()
     code = page.locator('[data-testid="stCode"]')
     code.wait_for()
@@ -214,8 +77,8 @@ def test_participant_session_stores_what_was_clicked_and_leaks_no_method(page, s
 
 def test_refresh_resumes_at_the_same_trial(page, server):
     pid = start_session(page, server)
-    answer_screen(page, 1, {0: 1, 1: 1, 2: 1})
-    answer_screen(page, 2, {0: 2, 1: 2, 2: 2})
+    answer_screen(page, 1, SCREENS, {0: 1, 1: 1, 2: 1})
+    answer_screen(page, 2, SCREENS, {0: 2, 1: 2, 2: 2})
     before = image_srcs(page)
     page.reload()
     wait_screen(page, f"Screen 3 of {SCREENS}")
@@ -259,8 +122,8 @@ def test_hostile_url_parameters_are_refused_inert(page, server):
 
 def test_server_sigkill_mid_study_loses_no_acknowledged_vote(page, server):
     pid = start_session(page, server)
-    answer_screen(page, 1, {0: 3, 1: 3, 2: 3})
-    answer_screen(page, 2, {0: 3, 1: 3, 2: 3})  # acknowledged: screen 3 is on display
+    answer_screen(page, 1, SCREENS, {0: 3, 1: 3, 2: 3})
+    answer_screen(page, 2, SCREENS, {0: 3, 1: 3, 2: 3})  # acknowledged: screen 3 is on display
     # Screen 3: submit, then kill the server at once, whether or not the write has landed.
     srcs = image_srcs(page)
     catch = page.locator('[data-testid="stRadio"]').count() == 1

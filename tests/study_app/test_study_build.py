@@ -42,7 +42,7 @@ def test_flat_layout_and_jpeg_inputs(tmp_path):
     Image.open(root / "inputs" / "a1.png").save(root / "inputs" / "a1.jpg")
     (root / "inputs" / "a1.png").unlink()
     db = StudyDB(tmp_path / "db.sqlite")
-    build_study(spec_for(root, tmp_path / "out", expressions=("happy", "sad")), db)
+    build_study(spec_for(root, tmp_path / "out", expressions=("happy", "sad"), trials_per_participant=2), db)
     with db.read() as s:
         assert s.query(Candidate).filter(Candidate.item_id.isnot(None)).count() == 2 * 4
 
@@ -83,7 +83,8 @@ def test_cli_with_yaml_and_groups(stimuli, tmp_path):
         "name": "yaml-study", "inputs": str(stimuli / "inputs"), "out": "built",
         "methods": {m: str(stimuli / "methods" / m) for m in METHODS},
         "expressions": ["happy", "surprised"], "groups": "groups.csv", "catch_trials": 1, "seed": 3,
-        "completion_code": "ABC"}))
+        "completion_code": "ABC", "exclude_after_failed_checks": 1, "recruitment": "prolific",
+        "prolific_study_id": "0123456789abcdef01234567", "max_participants": 40}))
     db_path = tmp_path / "cli.sqlite"
     assert main(["--config", str(config), "--db", str(db_path), "--image-size", "48"]) == 0
     con = sqlite3.connect(db_path)
@@ -91,6 +92,8 @@ def test_cli_with_yaml_and_groups(stimuli, tmp_path):
     assert set(rows) == {("face01", "in"), ("face02", "out")} and len(rows) == 4
     opts = json.loads(con.execute("SELECT options FROM studies").fetchone()[0])
     assert opts["completion_code"] == "ABC" and opts["catch_trials"] == 1 and opts["image_size"] == 48
+    assert (opts["recruitment"], opts["prolific_study_id"], opts["max_participants"]) == (
+        "prolific", "0123456789abcdef01234567", 40)
     assert (tmp_path / "built" / "images").is_dir()
 
 
@@ -104,3 +107,61 @@ def test_cli_module_reports_missing_and_exits_nonzero(tmp_path):
     proc = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "STGAN: face f1, expression happy" in proc.stderr
+
+
+@pytest.mark.parametrize("settings, problem", [
+    (dict(catch_trials=1, exclude_after_failed_checks=2), "can never fire with 1 catch trial"),
+    (dict(catch_trials=0, exclude_after_failed_checks=1), "can never fire with 0 catch trial"),
+    (dict(trials_per_participant=0), "trials_per_participant must be between 1 and the number of items"),
+    (dict(trials_per_participant=7), "trials_per_participant must be between 1 and the number of items (6)"),
+    (dict(exclude_after_failed_checks=0, failed_checks_code="F"), "failed_checks_code is never shown"),
+    (dict(recruitment="prolific"), "needs prolific_study_id"),
+    (dict(recruitment="prolific", prolific_study_id="abc"), "needs prolific_study_id"),
+    (dict(recruitment="prolific", prolific_study_id="0" * 24, redirect_url="https://x/{code}"),
+     "redirect_url does not apply to a prolific study"),
+    (dict(prolific_study_id="0" * 24), "only for recruitment: prolific"),
+    (dict(recruitment="mturk"), "recruitment must be one of prolific, link, pilot"),
+    (dict(redirect_url="javascript:alert(1)"), "redirect_url must start with https://"),
+    (dict(completion_code="<b>"), "completion_code must be"),
+    (dict(max_participants=0), "max_participants must be 1 or more"),
+    (dict(slot_timeout_minutes=0), "slot_timeout_minutes must be more than 0"),
+    (dict(expressions=("happy", "happy")), "expressions listed more than once: happy"),
+    (dict(name="two words"), "invalid study name"),
+])
+def test_settings_that_cannot_work_are_refused(db, stimuli, tmp_path, settings, problem):
+    with pytest.raises(StudyBuildError) as err:
+        build_study(spec_for(stimuli, tmp_path / "o", **settings), db)
+    assert problem in str(err.value)
+    with db.read() as s:
+        assert s.query(Study).count() == 0
+    assert not (tmp_path / "o").exists()
+
+
+def test_two_files_for_one_image_are_refused_not_collapsed(tmp_path):
+    root = make_stimuli(tmp_path / "st", faces=("f1", "f2"), expressions=("happy",))
+    Image.open(root / "inputs" / "f1.png").convert("RGB").save(root / "inputs" / "f1.jpg")
+    db = StudyDB(tmp_path / "db.sqlite")
+    with pytest.raises(StudyBuildError, match="two input files for one face id .*f1.jpg, f1.png"):
+        build_study(spec_for(root, tmp_path / "o", expressions=("happy",), trials_per_participant=1), db)
+    (root / "inputs" / "f1.jpg").unlink()
+    Image.open(root / "methods" / "STGAN" / "f2" / "happy.png").save(root / "methods" / "STGAN" / "f2_happy.png")
+    with pytest.raises(StudyBuildError, match=r"(?s)several files for one output.*STGAN: f2/happy.png, f2_happy.png"):
+        build_study(spec_for(root, tmp_path / "o", expressions=("happy",), trials_per_participant=1), db)
+
+
+def test_a_bundle_moves_and_is_served_from_its_new_place(stimuli, tmp_path, monkeypatch):
+    from study_helpers import consent_and_start, new_app
+    args = ["--bundle", str(tmp_path / "made" / "s1"), "--inputs", str(stimuli / "inputs"), "--name", "s1",
+            "--expressions", "happy,sad", "--catch-trials", "1", "--exclude-after-failed-checks", "1"]
+    for m in METHODS:
+        args += ["--method", f"{m}={stimuli / 'methods' / m}"]
+    assert main(args) == 0
+    assert sqlite3.connect(tmp_path / "made" / "s1" / "study.sqlite").execute(
+        "SELECT image_dir FROM studies").fetchone() == (".",)
+    moved = tmp_path / "server" / "srv" / "s1"
+    moved.parent.mkdir(parents=True)
+    (tmp_path / "made" / "s1").rename(moved)  # laptop to server: the old path no longer exists
+    monkeypatch.setenv("USGAN_STUDY_DB", str(moved / "study.sqlite"))
+    monkeypatch.delenv("USGAN_STUDY_DEMO", raising=False)
+    at = consent_and_start(new_app(study="s1"))
+    assert not at.exception and len(at.get("image")) == 1 + len(METHODS)

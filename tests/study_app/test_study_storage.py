@@ -1,36 +1,16 @@
 """Storage: pragmas, the unique vote key, the votes_long contract, catch grading, one participation per platform id."""
 
 import sqlite3
+import time
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from study_helpers import answer_all, trial_labels
 
+from study_app import enrolment
 from study_app import participation as part
-from study_app.db import VOTES_LONG_COLUMNS, StudyDB, Trial, Vote
+from study_app.db import VOTES_LONG_COLUMNS, StudyDB, Vote
 from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
-
-
-def answer_all(db, pid, pick=lambda trial, labels: 0):
-    """Submit every trial of a participant; `pick` chooses a position from the trial's labels."""
-    while (prog := part.progress(db, pid)).trial is not None:
-        trial = prog.trial
-        labels = trial_labels(db, trial.trial_id)
-        pos = pick(trial, labels)
-        if not trial.shown:
-            part.mark_shown(db, trial.trial_id)
-        part.submit(db, pid, trial.trial_id, {q: pos for q in part.questions_for(trial.is_catch)})
-    return prog
-
-
-def trial_labels(db, trial_id):
-    with db.read() as s:
-        trial = s.get(Trial, trial_id)
-        return [s.execute(sqlite3_label_sql(), {"id": c}).scalar() for c in trial.layout]
-
-
-def sqlite3_label_sql():
-    from sqlalchemy import text
-    return text("SELECT label FROM candidates WHERE id = :id")
 
 
 def test_pragmas_on_every_connection(db):
@@ -50,7 +30,7 @@ def test_default_path_follows_env(monkeypatch, tmp_path):
 
 
 def test_full_participation_gives_exact_long_rows(db, study_id):
-    pid = part.enroll(db, study_id, "p-1")
+    pid = enrolment.enroll(db, study_id, "p-1")
     answer_all(db, pid, pick=lambda t, labels: labels.index(CATCH_LABEL) if t.is_catch else 1)
     con = sqlite3.connect(db.path)
     cur = con.execute("SELECT * FROM votes_long")
@@ -73,7 +53,7 @@ def test_full_participation_gives_exact_long_rows(db, study_id):
 
 
 def test_layout_stored_and_vote_points_at_shown_candidate(db, study_id):
-    pid = part.enroll(db, study_id, "p-2")
+    pid = enrolment.enroll(db, study_id, "p-2")
     prog = part.progress(db, pid)
     labels = trial_labels(db, prog.trial.trial_id)
     part.submit(db, pid, prog.trial.trial_id, {"realism": 3, "expression": 0, "identity": 2})
@@ -83,7 +63,7 @@ def test_layout_stored_and_vote_points_at_shown_candidate(db, study_id):
 
 
 def test_repeated_submit_is_a_no_op_and_unique_key_enforced(db, study_id):
-    pid = part.enroll(db, study_id, "p-3")
+    pid = enrolment.enroll(db, study_id, "p-3")
     trial = part.progress(db, pid).trial
     first = part.submit(db, pid, trial.trial_id, dict.fromkeys(QUESTIONS, 0))
     again = part.submit(db, pid, trial.trial_id, dict.fromkeys(QUESTIONS, 2))
@@ -101,8 +81,8 @@ def test_repeated_submit_is_a_no_op_and_unique_key_enforced(db, study_id):
 
 
 def test_submit_validates_answers_and_ownership(db, study_id):
-    a = part.enroll(db, study_id, "a")
-    b = part.enroll(db, study_id, "b")
+    a = enrolment.enroll(db, study_id, "a")
+    b = enrolment.enroll(db, study_id, "b")
     trial = part.progress(db, a).trial
     with pytest.raises(ValueError):
         part.submit(db, a, trial.trial_id, {"realism": 0})
@@ -114,17 +94,17 @@ def test_submit_validates_answers_and_ownership(db, study_id):
 
 
 def test_one_participation_per_platform_id(db, study_id):
-    first = part.enroll(db, study_id, "x1", platform_pid="5f1d0a", platform_session_id="s1")
-    again = part.enroll(db, study_id, "x2", platform_pid="5f1d0a", platform_session_id="s2")
+    first = enrolment.enroll(db, study_id, "x1", platform_pid="5f1d0a", platform_session_id="s1")
+    again = enrolment.enroll(db, study_id, "x2", platform_pid="5f1d0a", platform_session_id="s2")
     assert first == again
-    assert part.find_participant(db, study_id, None, "5f1d0a") == first
-    other = part.enroll(db, study_id, "x3", platform_pid="77aa")
+    assert enrolment.find_participant(db, study_id, None, "5f1d0a") == first
+    other = enrolment.enroll(db, study_id, "x3", platform_pid="77aa")
     assert other != first
     con = sqlite3.connect(db.path)
     assert con.execute("SELECT COUNT(*) FROM participants").fetchone() == (2,)
     assert con.execute('SELECT "index" FROM participants ORDER BY id').fetchall() == [(0,), (1,)]
     with pytest.raises(ValueError):
-        part.enroll(db, study_id, "<script>", platform_pid=None)
+        enrolment.enroll(db, study_id, "<script>", platform_pid=None)
 
 
 def test_failed_checks_exclude_and_pick_the_failure_code(db, stimuli, tmp_path):
@@ -132,18 +112,17 @@ def test_failed_checks_exclude_and_pick_the_failure_code(db, stimuli, tmp_path):
 
     from study_app.build import build_study
     sid = build_study(spec_for(stimuli, tmp_path / "o2", name="strict", catch_trials=2,
-                               failed_checks_code="FAILED1"), db)
-    passer = part.enroll(db, sid, "good", platform_pid="aa")
-    failer = part.enroll(db, sid, "bad")
+                               exclude_after_failed_checks=2, failed_checks_code="FAILED1"), db)
+    passer = enrolment.enroll(db, sid, "good", platform_pid="aa")
+    failer = enrolment.enroll(db, sid, "bad")
     answer_all(db, passer, pick=lambda t, labels: labels.index(CATCH_LABEL) if t.is_catch else 0)
     end = answer_all(db, failer, pick=lambda t, labels: (labels.index(CATCH_LABEL) + 1) % 4 if t.is_catch else 0)
     assert end.finished and end.excluded
     study = part.load_study(db, sid)
     ok = part.progress(db, passer)
     assert ok.finished and not ok.excluded
-    assert part.completion(study, False, "aa") == (
-        "DONE123", "https://app.prolific.com/submissions/complete?cc=DONE123")
-    assert part.completion(study, True, None) == ("FAILED1", None)
+    assert part.completion(study, False) == ("DONE123", None)  # an anonymous link without a redirect
+    assert part.completion(study, True) == ("FAILED1", None)
     con = sqlite3.connect(db.path)
     fails = con.execute("SELECT participant_id, SUM(1 - catch_passed) FROM votes_long WHERE is_catch = 1 "
                         "GROUP BY participant_id ORDER BY participant_id").fetchall()
@@ -151,7 +130,7 @@ def test_failed_checks_exclude_and_pick_the_failure_code(db, stimuli, tmp_path):
 
 
 def test_progress_resumes_from_database(db, study_id):
-    pid = part.enroll(db, study_id, "r")
+    pid = enrolment.enroll(db, study_id, "r")
     first = part.progress(db, pid).trial
     part.submit(db, pid, first.trial_id, dict.fromkeys(part.questions_for(first.is_catch), 1))
     # A fresh StudyDB (as after a server restart) sees the same next trial.
@@ -165,7 +144,7 @@ def test_csv_export_matches_the_view(db, study_id, tmp_path):
     import pandas as pd
 
     from study_app.reports import main as export_main
-    pid = part.enroll(db, study_id, "csv")
+    pid = enrolment.enroll(db, study_id, "csv")
     answer_all(db, pid, pick=lambda t, labels: 2)
     out = tmp_path / "votes.csv"
     assert export_main(["--db", str(db.path), "--study", "test", "--out", str(out)]) == 0
@@ -178,21 +157,28 @@ def test_csv_export_matches_the_view(db, study_id, tmp_path):
     assert pd.read_csv(out).empty and tuple(pd.read_csv(out).columns) == VOTES_LONG_COLUMNS
 
 
-def test_shown_stamps_first_display_and_submit_stamps_the_next_screen(db, study_id):
-    pid = part.enroll(db, study_id, "t")
+def test_shown_stamps_the_first_render_and_the_next_trial_waits_for_its_own(db, study_id):
+    pid = enrolment.enroll(db, study_id, "t")
     first = part.progress(db, pid).trial
     assert not first.shown
     part.mark_shown(db, first.trial_id)
-    part.mark_shown(db, first.trial_id)  # a re-render keeps the first stamp
-    assert part.progress(db, pid).trial.shown
-    part.submit(db, pid, first.trial_id, dict.fromkeys(QUESTIONS, 0))
-    second = part.progress(db, pid).trial
-    assert second.shown
     con = sqlite3.connect(db.path)
-    (answered,), (shown,) = con.execute(
+    (stamp,) = con.execute("SELECT shown_at FROM trials WHERE id = ?", (first.trial_id,)).fetchone()
+    part.mark_shown(db, first.trial_id)  # a re-render keeps the first stamp
+    assert con.execute("SELECT shown_at FROM trials WHERE id = ?", (first.trial_id,)).fetchone() == (stamp,)
+    part.submit(db, pid, first.trial_id, dict.fromkeys(QUESTIONS, 0))
+    # The next trial's clock has not started: it starts when that trial is rendered, not at this commit.
+    second = part.progress(db, pid).trial
+    assert not second.shown
+    time.sleep(0.5)
+    part.mark_shown(db, second.trial_id)
+    part.submit(db, pid, second.trial_id, dict.fromkeys(part.questions_for(second.is_catch), 0))
+    (answered_first,), (shown_second,) = con.execute(
         "SELECT answered_at FROM trials WHERE id = ? UNION ALL SELECT shown_at FROM trials WHERE id = ?",
         (first.trial_id, second.trial_id)).fetchall()
-    assert answered == shown
+    assert shown_second > answered_first
+    (ms,) = con.execute("SELECT DISTINCT response_ms FROM votes WHERE trial_id = ?", (second.trial_id,)).fetchone()
+    assert ms < 500  # from its own render, not from the previous answer 500 ms earlier
 
 
 def test_a_method_that_returns_its_input_also_passes_a_catch(tmp_path):
@@ -211,7 +197,7 @@ def test_a_method_that_returns_its_input_also_passes_a_catch(tmp_path):
     flagged = dict(con.execute("SELECT label, MAX(matches_input) FROM candidates GROUP BY label").fetchall())
     assert flagged == {**dict.fromkeys(METHODS, 0), "USGAN": 1, CATCH_LABEL: 1}
     for n in range(8):  # enough participants that some catch trial shows both the copy and USGAN
-        pid = part.enroll(db, sid, f"u{n}")
+        pid = enrolment.enroll(db, sid, f"u{n}")
         answer_all(db, pid, pick=lambda t, labels: labels.index("USGAN") if "USGAN" in labels and t.is_catch
                    else labels.index(CATCH_LABEL) if t.is_catch else 0)
     rows = con.execute("SELECT method, catch_passed FROM votes_long WHERE is_catch = 1").fetchall()

@@ -1,0 +1,121 @@
+"""What a study is built from, the options stored with it, and the settings that could never work."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from study_app.settings import EXPRESSIONS, RECRUITMENT_MODES
+
+# Study names are also the `study` URL parameter: no characters a URL would change ('+' is a space there).
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Prolific's own form of a study id; a study built for Prolific is reached only with this STUDY_ID.
+PROLIFIC_ID_RE = re.compile(r"^[0-9a-f]{24}$")
+# Codes are shown on the page and typed into Prolific: plain characters only.
+CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class StudyBuildError(ValueError):
+    """A study that cannot be built; the message lists every problem found."""
+
+
+@dataclass
+class StudySpec:
+    """Everything a study is built from; the CLI flags and the YAML file fill the same fields."""
+
+    inputs: Path
+    methods: dict[str, Path]
+    out: Path
+    name: str = "study"
+    seed: int | None = None
+    expressions: tuple[str, ...] = EXPRESSIONS
+    groups: dict[str, str] = field(default_factory=dict)
+    catch_trials: int = 2
+    trials_per_participant: int | None = None
+    completion_code: str | None = None
+    failed_checks_code: str | None = None
+    exclude_after_failed_checks: int = 2
+    redirect_url: str | None = None
+    image_size: int = 256
+    recruitment: str = "link"
+    prolific_study_id: str | None = None
+    max_participants: int | None = None
+    slot_timeout_minutes: float = 60.0
+
+
+def setting_problems(spec: StudySpec, n_items: int | None = None) -> list[str]:
+    """Every setting that is out of range or could never take effect; n_items once the stimuli are known."""
+    problems = []
+    k, catch = spec.exclude_after_failed_checks, spec.catch_trials
+    if catch < 0 or k < 0:
+        problems.append("catch_trials and exclude_after_failed_checks must be 0 or more")
+    elif k > catch:
+        problems.append(f"exclude_after_failed_checks {k} can never fire with {catch} catch trial(s); "
+                        f"use at most {catch}, or 0 for no exclusion")
+    if spec.failed_checks_code and k == 0:
+        problems.append("failed_checks_code is never shown when exclude_after_failed_checks is 0")
+    per = spec.trials_per_participant
+    if per is not None and (per < 1 or (n_items is not None and per > n_items)):
+        problems.append(f"trials_per_participant must be between 1 and the number of items"
+                        f"{f' ({n_items})' if n_items is not None else ''}, or omitted for all; got {per}")
+    if spec.image_size < 16:
+        problems.append("image_size must be at least 16")
+    for name in ("completion_code", "failed_checks_code"):
+        value = getattr(spec, name)
+        if value is not None and not CODE_RE.match(value):
+            problems.append(f"{name} must be 1-64 letters, digits, '_' or '-'")
+    if spec.recruitment not in RECRUITMENT_MODES:
+        problems.append(f"recruitment must be one of {', '.join(RECRUITMENT_MODES)}; got {spec.recruitment!r}")
+    if spec.recruitment == "prolific":
+        if not PROLIFIC_ID_RE.match(spec.prolific_study_id or ""):
+            problems.append("a prolific study needs prolific_study_id, Prolific's 24-character study id")
+        if spec.redirect_url:
+            problems.append("redirect_url does not apply to a prolific study: its participants always return "
+                            "through Prolific's completion link")
+    elif spec.prolific_study_id:
+        problems.append("prolific_study_id is only for recruitment: prolific")
+    if spec.redirect_url and not re.match(r"^https?://", spec.redirect_url):
+        problems.append("redirect_url must start with https:// (or http://)")
+    if spec.max_participants is not None and spec.max_participants < 1:
+        problems.append("max_participants must be 1 or more, or omitted for no cap")
+    if not spec.slot_timeout_minutes > 0:
+        problems.append("slot_timeout_minutes must be more than 0")
+    if len(set(spec.expressions)) != len(spec.expressions):
+        twice = sorted({e for e in spec.expressions if spec.expressions.count(e) > 1})
+        problems.append(f"expressions listed more than once: {', '.join(twice)}")
+    return problems
+
+
+def check_settings(spec: StudySpec, n_items: int | None = None) -> None:
+    """Raise one StudyBuildError listing every problem of setting_problems."""
+    problems = setting_problems(spec, n_items)
+    if problems:
+        raise StudyBuildError("cannot build the study:\n  " + "\n  ".join(problems))
+
+
+def study_options(spec: StudySpec) -> dict[str, Any]:
+    """The options stored with the study and read by the pages and the analysis."""
+    return {
+        "catch_trials": spec.catch_trials,
+        "trials_per_participant": spec.trials_per_participant,
+        "completion_code": spec.completion_code or secrets.token_hex(4).upper(),
+        "failed_checks_code": spec.failed_checks_code,
+        "exclude_after_failed_checks": spec.exclude_after_failed_checks,
+        "redirect_url": spec.redirect_url,
+        "image_size": spec.image_size,
+        "recruitment": spec.recruitment,
+        "prolific_study_id": spec.prolific_study_id,
+        "max_participants": spec.max_participants,
+        "slot_timeout_minutes": spec.slot_timeout_minutes,
+    }
+
+
+def participant_link(name: str, recruitment: str) -> str:
+    """The link to hand out, with the host left for the researcher to fill in."""
+    if recruitment == "prolific":
+        return ("https://YOUR.HOST/?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}"
+                "&SESSION_ID={{%SESSION_ID%}}")
+    return f"https://YOUR.HOST/?study={name}"

@@ -1,0 +1,80 @@
+"""Completion-based balance: quiet and excluded participants give their slot back; the cap counts held places."""
+
+import sqlite3
+
+import pytest
+from study_helpers import answer_all, spec_for
+
+from study_app import enrolment
+from study_app.build import build_study
+from study_app.enrolment import FULL, NotEnrolling
+from study_app.reports import platform_participants
+from study_app.settings import CATCH_LABEL
+
+
+def age(db, public_id, minutes):
+    """Move a participant's last activity into the past, as if they had gone quiet that long."""
+    con = sqlite3.connect(db.path)
+    con.execute("UPDATE participants SET last_seen_at = datetime(last_seen_at, ?), "
+                "consented_at = datetime(consented_at, ?) WHERE public_id = ?",
+                (f"-{minutes} minutes", f"-{minutes} minutes", public_id))
+    con.commit()
+    con.close()
+
+
+def slots(db):
+    return dict(sqlite3.connect(db.path).execute("SELECT public_id, slot FROM participants").fetchall())
+
+
+def right(trial, labels):
+    return labels.index(CATCH_LABEL) if trial.is_catch else 0
+
+
+def test_a_quiet_participants_slot_goes_to_the_next_newcomer(db, stimuli, tmp_path):
+    sid = build_study(spec_for(stimuli, tmp_path / "s", slot_timeout_minutes=30), db)
+    enrolment.enroll(db, sid, "gone")
+    enrolment.enroll(db, sid, "busy")
+    assert slots(db) == {"gone": 0, "busy": 1}
+    age(db, "gone", 20)
+    enrolment.enroll(db, sid, "early")  # 20 quiet minutes of 30: the slot is still held
+    age(db, "gone", 15)
+    enrolment.enroll(db, sid, "late")
+    assert slots(db) == {"gone": 0, "busy": 1, "early": 2, "late": 0}
+    # Same slot, same plan: the newcomer sees exactly what the drop-out would have seen.
+    con = sqlite3.connect(db.path)
+    plans = {p: con.execute("SELECT item_id, is_catch, layout FROM trials t JOIN participants p ON p.id = "
+                            "t.participant_id WHERE p.public_id = ? ORDER BY ordinal", (p,)).fetchall()
+             for p in ("gone", "late")}
+    assert plans["gone"] == plans["late"]
+    people = platform_participants(db, sid).set_index("participant_id")
+    assert people.loc["gone", "status"] == "timed out" and people.loc["busy", "status"] == "in progress"
+
+
+def test_an_excluded_participants_slot_is_reused_and_a_finished_one_is_not(db, stimuli, tmp_path):
+    sid = build_study(spec_for(stimuli, tmp_path / "s", failed_checks_code="NOPE"), db)
+    fail = enrolment.enroll(db, sid, "fail")
+    ok = enrolment.enroll(db, sid, "ok")
+    answer_all(db, fail, pick=lambda t, labels: (labels.index(CATCH_LABEL) + 1) % 4 if t.is_catch else 0)
+    answer_all(db, ok, pick=right)
+    age(db, "ok", 10_000)  # finished long ago: a completed slot is kept for good
+    enrolment.enroll(db, sid, "next")
+    assert slots(db) == {"fail": 0, "ok": 1, "next": 0}
+    people = platform_participants(db, sid).set_index("participant_id")
+    assert people.loc["fail", ["excluded", "code", "status"]].tolist() == [1, "NOPE", "finished"]
+    assert people.loc["ok", ["excluded", "code", "failed_checks"]].tolist() == [0, "DONE123", 0]
+    assert people.loc["next", "code"] == "" and people.loc["ok", "minutes"] >= 0
+
+
+def test_the_cap_counts_places_held_and_frees_them_with_time(db, stimuli, tmp_path):
+    sid = build_study(spec_for(stimuli, tmp_path / "s", max_participants=2, slot_timeout_minutes=5), db)
+    first = enrolment.enroll(db, sid, "a")
+    enrolment.enroll(db, sid, "b")
+    with pytest.raises(NotEnrolling, match=FULL):
+        enrolment.enroll(db, sid, "c")
+    assert enrolment.admission(db, sid) == FULL
+    assert enrolment.enroll(db, sid, "a") == first  # someone already in is never refused
+    age(db, "b", 6)
+    enrolment.enroll(db, sid, "c")
+    assert slots(db)["c"] == 1
+    with pytest.raises(NotEnrolling):
+        enrolment.enroll(db, sid, "d")
