@@ -7,24 +7,17 @@ import torch
 from PIL import Image
 
 from usgan.authors_reference import authors_all_expressions
-from usgan.checkpoints import save_checkpoint
-from usgan.config import preset
 from usgan.run_outputs import to_uint8
-from usgan.step import Engine
 from usgan.synthesize import main, synthesize_photo
 from usgan.checkpoints import load_generator
 
 from .eval_helpers import (ASTRONAUT, ASTRONAUT_FACE, assert_main_error, assert_one_line_error, authors_checkpoint,
-                           run_cli, run_main)
+                           run_cli, run_main, tiny_run)
 
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ck")
-    cfg = preset("tiny", **{"data.cache_dir": str(d / "cache")})
-    torch.manual_seed(0)
-    save_checkpoint(d / "run", Engine.build(cfg), cfg)
-    return d / "run"
+    return tiny_run(tmp_path_factory.mktemp("ck"))
 
 
 def _touched_region(faces, size, shape):
