@@ -1,9 +1,10 @@
-"""Change the expression of every face in your own photos and paste the result back.
+"""Change the expression of every face in your own photos or videos and paste the result back.
 
     python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input me.jpg --expression happy --out out/
     python -m usgan.synthesize --checkpoint runs/usgan-demo --input photos/ --expression all --out out/
     python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input me.jpg --expression happy --intensity 0.6 --out out/
     python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input me.jpg --morph happy:surprised --steps 12 --out out/
+    python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input clip.mp4 --expression happy --out out/
     python -m usgan.synthesize --checkpoint 200000-G.ckpt --preset stargan --input crops/ --crop center --out out/
 
 For each photo: faces are detected (things that only look like faces are rejected), aligned with
@@ -16,7 +17,8 @@ for photos that already are face crops, like the datasets' images.
 `--intensity a` scales the expression (0 = the input, 1 = the plain translation, up to 2 exaggerates; see
 usgan/faces.py) and writes, per face and expression, a strip and an animation from 0 to a. `--morph FROM:TO`
 writes per face a strip and an animation that blends the condition from one expression to the other in
-`--steps` steps. A folder is processed as a batch of photos under one progress bar.
+`--steps` steps. A video (.mp4 .mov .mkv .avi .webm .m4v) comes back with every frame edited, its frame rate
+and its audio (usgan/video.py). A folder is processed as a batch of photos under one progress bar.
 
 What is pasted is the generator's change to the crop (output minus input, upsampled), added to the original
 pixels: at the crop's own resolution this equals pasting the output, and on a large photo it keeps the
@@ -42,6 +44,7 @@ from .data.expressions import EXPRESSIONS, parse_targets, to_label
 from .data.readers import IMAGE_EXTS
 from .faces import crops_tensor, edit, find_faces, open_photo, paste_outputs, restore_mode, strip_image, \
     target, translate_all, uint8_frames
+from .video import VIDEO_EXTS, synthesize_video
 
 INTENSITY_RANGE = (-1.0, 2.0)
 
@@ -134,11 +137,12 @@ def synthesize_photo(G, path: Path, targets: list[int], size: int, crop: str, ou
 
 def list_inputs(path: Path) -> list[Path]:
     if not path.exists():
-        raise UsageError(f"input {path} does not exist; pass a photo or a folder of photos")
+        raise UsageError(f"input {path} does not exist; pass a photo, a video or a folder of photos")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
         if not files:
-            raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) in folder {path}")
+            raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) in folder {path}; "
+                             "pass a video file by itself")
         return files
     return [path]
 
@@ -146,7 +150,7 @@ def list_inputs(path: Path) -> list[Path]:
 def build_parser():
     ap = parser("python -m usgan.synthesize", __doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", required=True, help="run folder, engine.pt, *-G.ckpt or usgan_87_G.ckpt")
-    ap.add_argument("--input", required=True, help="a photo or a folder of photos")
+    ap.add_argument("--input", required=True, help="a photo, a video or a folder of photos")
     ap.add_argument("--expression", help="happy, 'all' (the default without --morph) or a list like happy,sad")
     ap.add_argument("--intensity", type=float, help="expression strength: 0 = input, 1 = full (default), up to 2; "
                     "also writes a strip and an animation from 0 to it per face")
@@ -176,6 +180,11 @@ def main(argv=None) -> int:
     if not 2 <= a.steps <= 240:
         raise UsageError(f"--steps {a.steps} must be between 2 and 240")
     inputs = list_inputs(Path(a.input))
+    is_video = len(inputs) == 1 and inputs[0].suffix.lower() in VIDEO_EXTS
+    if is_video and morph:
+        raise UsageError("--morph makes strips and animations from photos; for a video pass --expression")
+    if is_video and a.crop == "center":
+        raise UsageError("--crop center is for photos that are face crops; videos are always aligned")
     G, ckpt_cfg = load_generator(a.checkpoint)
     cfg = resolve_config(ckpt_cfg, a.config, a.preset)
     G = G.to(a.device)
@@ -183,16 +192,19 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     what = ", ".join(EXPRESSIONS[k] for k in targets) or "no pasted photos"
-    print(f"[synthesize] {len(inputs)} photo(s) -> {what} at intensity {intensity:g}"
+    print(f"[synthesize] {'video' if is_video else f'{len(inputs)} photo(s)'} -> {what} at intensity {intensity:g}"
           f"{f'; morph {a.morph} in {a.steps} steps' if morph else ''}; {size}px crops; model {a.checkpoint}; "
           f"writing to {out}", flush=True)
     plan = sweeps(targets, intensity, morph, a.steps, a.intensity is not None)
     # One bar for the whole job; tqdm leaves it out when stderr is not a terminal (logs, tests).
-    with tqdm(total=len(inputs), unit="photo", disable=None, dynamic_ncols=True) as bar:
-        report = run_photos(G, inputs, targets, size, out, a, intensity, plan, bar)
+    with tqdm(total=len(inputs), unit="frame" if is_video else "photo", disable=None, dynamic_ncols=True) as bar:
+        if is_video:
+            report = [synthesize_video(G, inputs[0], targets, size, out, intensity, a.detector, bar)]
+        else:
+            report = run_photos(G, inputs, targets, size, out, a, intensity, plan, bar)
     (out / "synthesize.json").write_text(json.dumps({
         "checkpoint": str(a.checkpoint), "crop": a.crop, "expressions": [EXPRESSIONS[k] for k in targets],
-        "intensity": intensity, "morph": a.morph, "steps": a.steps, "photos": report},
+        "intensity": intensity, "morph": a.morph, "steps": a.steps, "videos" if is_video else "photos": report},
         indent=1))
     if not report:
         raise UsageError(f"no face found in any of the {len(inputs)} photo(s) in {a.input}; "
