@@ -47,10 +47,10 @@ class Face:
     box: tuple | None
 
 
-def open_photo(path) -> Photo:
-    """Decode (a path or file object), apply EXIF orientation, split into RGB + optional alpha; remember grayscale."""
+def open_photo(path, name: str | None = None) -> Photo:
+    """Decode a path (or a file object called name), apply EXIF orientation, split RGB + alpha; remember grayscale."""
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    name = getattr(path, "name", path)
+    name = name or path
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
