@@ -174,7 +174,7 @@ def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     intensity = check_intensity(1.0 if a.intensity is None else a.intensity)
     morph = parse_morph(a.morph) if a.morph else None
-    targets = parse_targets(a.expression) if a.expression else [] if morph else parse_targets("all")
+    targets = parse_targets(a.expression) if a.expression is not None else [] if morph else parse_targets("all")
     if not targets and not morph:
         raise UsageError("--expression is empty; pass happy, all or a list like happy,sad")
     if not 2 <= a.steps <= 240:

@@ -1,5 +1,6 @@
 """synthesize on a real photograph: the face changes, the rest stays; the authors' files give their images."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +110,17 @@ def test_synthesize_cli_errors(tiny_ckpt, tmp_path, capsys):
                                "--out", tmp_path / "o"), "unknown expression 'smug'")
     assert_main_error(run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", blank, "--crop", "face",
                                "--out", tmp_path / "o"), "--crop")
+
+
+def test_folder_is_one_job_that_skips_photos_without_faces(tiny_ckpt, tmp_path, capsys):
+    photos = tmp_path / "in"
+    photos.mkdir()
+    Image.open(ASTRONAUT).convert("RGB").save(photos / "a.jpg", quality=95)
+    Image.new("RGB", (200, 160), (128, 128, 128)).save(photos / "wall.png")
+    rc, err, out = run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", photos, "--expression", "happy",
+                            "--out", tmp_path / "out")
+    assert rc == 0 and "skipped: no face found in" in out and "a.jpg: 1 face(s)" in out
+    report = json.loads((tmp_path / "out" / "synthesize.json").read_text())
+    assert [Path(p["input"]).name for p in report["photos"]] == ["a.jpg"]
+    assert_main_error(run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", photos, "--expression", "",
+                               "--out", tmp_path / "out"), "--expression is empty")
