@@ -36,7 +36,7 @@ def columns(strip: Image.Image) -> list[np.ndarray]:
 
 def test_intensity_zero_returns_the_input_exactly(tiny_ckpt, tmp_path):
     assert main(list(map(str, ["--checkpoint", tiny_ckpt, "--input", ASTRONAUT, "--expression", "happy,sad",
-                               "--intensity", "0", "--out", tmp_path]))) == 0
+                               "--intensity", "0", "--steps", "2", "--out", tmp_path]))) == 0
     before = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     for name in ("happy", "sad"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / f"astronaut_{name}.png")), before), name
