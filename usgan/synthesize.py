@@ -1,15 +1,24 @@
-"""Change the expression of every face in your own photos and paste the result back into the photo.
+"""Change the expression of every face in your own photos or videos and paste the result back.
 
     python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input me.jpg --expression happy --out out/
     python -m usgan.synthesize --checkpoint runs/usgan-demo --input photos/ --expression all --out out/
+    python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input me.jpg --expression happy --intensity 0.6 --out out/
+    python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input me.jpg --morph happy:surprised --steps 12 --out out/
+    python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input clip.mp4 --expression happy --out out/
     python -m usgan.synthesize --checkpoint 200000-G.ckpt --preset stargan --input crops/ --crop center --out out/
 
-For each photo: faces are detected and aligned with face_recognition exactly as training crops are (eyes at
-fixed spots), each crop is translated to all seven expressions, and for every requested expression the
-change is warped back through the inverse of the alignment and blended in with a feathered elliptical mask,
-so pixels away from the faces stay untouched. Per face it also saves the grid input | afraid ... surprised
-at the model's resolution (128 px for the paper's models). `--crop center` (alias `--no-align`) skips
-detection for photos that already are face crops, like the datasets' images.
+For each photo: faces are detected (things that only look like faces are rejected), aligned with
+face_recognition exactly as training crops are (eyes at fixed spots), translated, and for every requested
+expression the change is warped back through the inverse of the alignment and blended in with a feathered
+elliptical mask, so pixels away from the faces stay untouched. Per face it also saves the grid
+input | afraid ... surprised at the model's resolution. `--crop center` (alias `--no-align`) skips detection
+for photos that already are face crops, like the datasets' images.
+
+`--intensity a` scales the expression (0 = the input, 1 = the plain translation, up to 2 exaggerates; see
+usgan/faces.py) and writes, per face and expression, a strip and an animation from 0 to a. `--morph FROM:TO`
+writes per face a strip and an animation that blends the condition from one expression to the other in
+`--steps` steps. A video (.mp4 .mov .mkv .avi .webm .m4v) comes back with every frame edited, its frame rate
+and its audio (usgan/video.py). A folder is processed as a batch of photos under one progress bar.
 
 What is pasted is the generator's change to the crop (output minus input, upsampled), added to the original
 pixels: at the crop's own resolution this equals pasting the output, and on a large photo it keeps the
@@ -22,160 +31,105 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
+from tqdm import tqdm
 
 from .checkpoints import load_generator
 from .cli_common import UsageError, add_device_flag, parser, resolve_config, run
-from .data.align import center_crop, detect_faces
-from .data.expressions import EXPRESSIONS, parse_targets
+from .data.expressions import EXPRESSIONS, parse_targets, to_label
 from .data.readers import IMAGE_EXTS
-from .run_outputs import to_uint8
+from .faces import crops_tensor, edit, find_faces, open_photo, paste_outputs, restore_mode, strip_image, \
+    target, translate_all, uint8_frames
+from .video import VIDEO_EXTS, synthesize_video
 
-# PIL refuses images above 2x this as possible decompression bombs; real camera photos stay far below.
-MAX_PIXELS = 400_000_000
-
-
-@dataclass
-class Photo:
-    rgb: Image.Image
-    alpha: Image.Image | None
-    grayscale: bool
+INTENSITY_RANGE = (-1.0, 2.0)
 
 
-@dataclass
-class Face:
-    crop: Image.Image          # model-size RGB crop
-    matrix: np.ndarray         # 2x3 affine, crop pixel -> photo pixel
-    box: tuple | None
+def parse_morph(spec: str) -> tuple[int, int]:
+    """'happy:surprised' as two label indices."""
+    parts = spec.split(":")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise UsageError(f"bad --morph '{spec}'; write it as FROM:TO, e.g. --morph happy:surprised")
+    return to_label(parts[0]), to_label(parts[1])
 
 
-def open_photo(path) -> Photo:
-    """Decode, apply EXIF orientation, and split into RGB + optional alpha; remember grayscale."""
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            im.load()
-    except Image.DecompressionBombError:
-        raise UsageError(f"{path} has more than {MAX_PIXELS:,} pixels; downscale it first") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise UsageError(f"cannot read image {path} ({type(e).__name__}); is it a photo file?") from None
-    gray = im.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        # 16-bit / float grayscale: rescale to 8 bit before PIL's RGB conversion clips it.
-        a = np.asarray(im, dtype=np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        im = Image.fromarray(((a - lo) / max(hi - lo, 1e-9) * 255).round().astype(np.uint8), "L")
-    alpha = None
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        im = im.convert("RGBA") if im.mode != "LA" else im
-        alpha = im.getchannel("A")
-    return Photo(im.convert("RGB"), alpha, gray)
+def check_intensity(a: float) -> float:
+    lo, hi = INTENSITY_RANGE
+    if not lo <= a <= hi:
+        raise UsageError(f"--intensity {a:g} is outside [{lo:g}, {hi:g}]; 0 keeps the face, 1 is the plain "
+                         "translation, values a little above 1 exaggerate")
+    return a
 
 
-def find_faces(photo: Image.Image, size: int, crop: str) -> list[Face]:
-    """Aligned crops of every detected face (left to right), or the centred square for already-cropped faces."""
-    if crop == "center":
-        w, h = photo.size
-        s = min(w, h)
-        # center_crop takes the square at ((w-s)//2, (h-s)//2) and scales it by s/size.
-        m = np.array([[s / size, 0, (w - s) // 2], [0, s / size, (h - s) // 2]], dtype=float)
-        return [Face(center_crop(photo, size), m, None)]
-    faces = sorted(detect_faces(photo, size), key=lambda f: f.box[3])
-    return [Face(f.crop, f.matrix, f.box) for f in faces]
-
-
-def face_mask(size: int) -> torch.Tensor:
-    """Feathered ellipse over the face in crop coordinates, exactly 0 at the crop's border (1, 1, S, S)."""
-    yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
-    # Aligned crops put the eyes at 42 % height; the ellipse spans brows to chin and cheek to cheek.
-    r = torch.sqrt(((xx / size - 0.5) / 0.46) ** 2 + ((yy / size - 0.53) / 0.47) ** 2)
-    t = ((1.0 - r) / 0.3).clamp(0, 1)          # 0 outside r = 1, ramps to 1 over the inner 30 %
-    return (t * t * (3 - 2 * t))[None, None]   # smoothstep: no visible edge
-
-
-@torch.no_grad()
-def translate_all(G, crops: list[Image.Image]) -> torch.Tensor:
-    """(faces, 7, 3, S, S) float outputs in [-2, 2] for every face and expression, one batch per face."""
-    G = getattr(G, "module", G).eval()
-    dev = next(G.parameters()).device
+def sweeps(targets: list[int], intensity: float, morph, steps: int, sweep_intensity: bool) -> list[tuple]:
+    """(name, conditions (N, c_dim), intensities (N,)) for every strip and animation to write per face."""
     out = []
-    for crop in crops:
-        x = torch.from_numpy(np.array(crop, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1)
-        x = x[None].expand(G.c_dim, -1, -1, -1).to(dev)
-        out.append(G(x, torch.eye(G.c_dim, device=dev)).float().cpu())
-    return torch.stack(out)
+    if sweep_intensity:
+        ramp = torch.linspace(0, intensity, steps)
+        out += [(f"{EXPRESSIONS[k]}_intensity", target(k).expand(steps, -1), ramp) for k in targets]
+    if morph:
+        t = torch.linspace(0, 1, steps)[:, None]
+        conds = torch.lerp(target(morph[0]), target(morph[1]), t)
+        out.append((f"{EXPRESSIONS[morph[0]]}-{EXPRESSIONS[morph[1]]}_morph", conds, torch.full((steps,), intensity)))
+    return out
 
 
-def grid_image(crop: Image.Image, outputs: torch.Tensor) -> Image.Image:
-    """One row: the input crop, then its seven expressions (clamped only here, as the authors save)."""
-    cols = [np.array(crop, dtype=np.uint8)] + [to_uint8(o).permute(1, 2, 0).numpy() for o in outputs]
-    return Image.fromarray(np.concatenate(cols, axis=1))
+def write_animation(frames_rgb: list[np.ndarray], path: Path, fps: float = 8) -> None:
+    """An animated GIF (looping) or an MP4 of the frames, by the path's suffix."""
+    if path.suffix.lower() == ".gif":
+        ims = [Image.fromarray(f) for f in frames_rgb]
+        ims[0].save(path, save_all=True, append_images=ims[1:], duration=round(1000 / fps), loop=0)
+        return
+    import av
+
+    with av.open(str(path), "w") as f:
+        v = f.add_stream("libx264", rate=round(fps))
+        v.height, v.width = frames_rgb[0].shape[:2]
+        v.pix_fmt = "yuv420p" if v.width % 2 == 0 and v.height % 2 == 0 else "yuv444p"
+        for rgb in frames_rgb:
+            f.mux(v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+        f.mux(v.encode(None))
 
 
-def paste_back(photo: np.ndarray, faces: list[Face], changes: list[torch.Tensor], mask: torch.Tensor) -> np.ndarray:
-    """Add each face's change (crop coordinates) into the photo through the inverse affine, feathered by mask."""
-    out = photo.astype(np.float32)
-    H, W = photo.shape[:2]
-    size = mask.shape[-1]
-    for face, change in zip(faces, changes):
-        m = np.vstack([face.matrix, [0, 0, 1]])
-        corners = m @ np.array([[0, size, 0, size], [0, 0, size, size], [1, 1, 1, 1]], dtype=float)
-        x0, y0 = max(int(np.floor(corners[0].min())), 0), max(int(np.floor(corners[1].min())), 0)
-        x1, y1 = min(int(np.ceil(corners[0].max())), W), min(int(np.ceil(corners[1].max())), H)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        # Photo pixel centres of the region, mapped into the crop, in grid_sample's [-1, 1] (align_corners=False).
-        inv = np.linalg.inv(m)[:2]
-        ys, xs = np.meshgrid(np.arange(y0, y1) + 0.5, np.arange(x0, x1) + 0.5, indexing="ij")
-        cx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
-        cy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
-        grid = torch.from_numpy(np.stack([cx, cy], -1) * (2.0 / size) - 1.0).float()[None]
-        src = torch.cat([change[None].float(), mask], 1)          # (1, 4, S, S): change in 0-255 units, mask
-        warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
-        delta = (warped[:3] * warped[3:]).permute(1, 2, 0).numpy()
-        out[y0:y1, x0:x1] += delta
-    return np.clip(out.round(), 0, 255).astype(np.uint8)
+def write_sweeps(G, stem: str, faces, plan: list[tuple], out_dir: Path, animation: str) -> list[str]:
+    """Per face and sweep: a strip PNG (input, then every step) and a looping animation."""
+    written = []
+    for i, face in enumerate(faces):
+        x = crops_tensor([face.crop])
+        for name, conds, strengths in plan:
+            outs = edit(G, x.expand(len(conds), -1, -1, -1), conds, strengths)
+            base = out_dir / f"{stem}_face{i}_{name}"
+            strip_image(face.crop, outs).save(base.with_suffix(".png"))
+            frames = uint8_frames(outs)
+            # There and back again, so the loop does not jump from the last step to the first.
+            write_animation(frames + frames[-2:0:-1], base.with_suffix(f".{animation}"))
+            written += [base.name + ".png", f"{base.name}.{animation}"]
+    return written
 
 
-def synthesize_photo(G, path: Path, targets: list[int], size: int, crop: str, out_dir: Path,
-                     fmt: str = "png") -> dict:
+def synthesize_photo(G, path: Path, targets: list[int], size: int, crop: str, out_dir: Path, fmt: str = "png",
+                     intensity: float = 1.0, plan=(), animation: str = "gif", detector: str = "hog") -> dict:
     """All outputs of one photo; raises UsageError when it holds no face."""
     photo = open_photo(path)
-    faces = find_faces(photo.rgb, size, crop)
+    faces = find_faces(photo.rgb, size, crop, detector)
     if not faces:
         raise UsageError(f"no face found in {path}; if it is already a cropped face, pass --crop center")
-    outputs = translate_all(G, [f.crop for f in faces])
-    mask = face_mask(size)
-    base = np.array(photo.rgb, dtype=np.uint8)
     written = []
-    for i, (face, outs) in enumerate(zip(faces, outputs)):
+    for i, (face, outs) in enumerate(zip(faces, translate_all(G, [f.crop for f in faces]))):
         p = out_dir / f"{path.stem}_face{i}_grid.png"
-        grid_image(face.crop, outs).save(p)
+        strip_image(face.crop, outs).save(p)
         written.append(p.name)
+    x = crops_tensor([f.crop for f in faces])
     for k in targets:
-        changes = []
-        for face, outs in zip(faces, outputs):
-            x = torch.from_numpy(np.array(face.crop, dtype=np.int16)).permute(2, 0, 1)
-            # The change as saved images show it: clamped output minus input, in 0-255 units.
-            changes.append((to_uint8(outs[k]).to(torch.int16) - x).float())
-        result = Image.fromarray(paste_back(base, faces, changes, mask))
-        if photo.grayscale:
-            result = result.convert("L")
-        if photo.alpha is not None:
-            result = result.convert("LA" if photo.grayscale else "RGBA")
-            result.putalpha(photo.alpha)
-        if fmt == "jpg" and result.mode in ("RGBA", "LA"):
-            result = result.convert("RGB" if not photo.grayscale else "L")
+        result = restore_mode(paste_outputs(photo.rgb, faces, edit(G, x, target(k), intensity)), photo, fmt)
         p = out_dir / f"{path.stem}_{EXPRESSIONS[k]}.{fmt}"
         result.save(p, quality=95) if fmt == "jpg" else result.save(p)
         written.append(p.name)
+    written += write_sweeps(G, path.stem, faces, list(plan), out_dir, animation)
     return {"input": str(path), "size": list(photo.rgb.size), "faces": [
         {"box_top_right_bottom_left": f.box, "crop_to_photo": f.matrix.round(4).tolist()} for f in faces],
         "written": written}
@@ -183,11 +137,12 @@ def synthesize_photo(G, path: Path, targets: list[int], size: int, crop: str, ou
 
 def list_inputs(path: Path) -> list[Path]:
     if not path.exists():
-        raise UsageError(f"input {path} does not exist; pass a photo or a folder of photos")
+        raise UsageError(f"input {path} does not exist; pass a photo, a video or a folder of photos")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
         if not files:
-            raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) in folder {path}")
+            raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) in folder {path}; "
+                             "pass a video file by itself")
         return files
     return [path]
 
@@ -195,12 +150,19 @@ def list_inputs(path: Path) -> list[Path]:
 def build_parser():
     ap = parser("python -m usgan.synthesize", __doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", required=True, help="run folder, engine.pt, *-G.ckpt or usgan_87_G.ckpt")
-    ap.add_argument("--input", required=True, help="a photo or a folder of photos")
-    ap.add_argument("--expression", default="all", help="happy, 'all' or a list like happy,sad")
+    ap.add_argument("--input", required=True, help="a photo, a video or a folder of photos")
+    ap.add_argument("--expression", help="happy, 'all' (the default without --morph) or a list like happy,sad")
+    ap.add_argument("--intensity", type=float, help="expression strength: 0 = input, 1 = full (default), up to 2; "
+                    "also writes a strip and an animation from 0 to it per face")
+    ap.add_argument("--morph", help="FROM:TO, e.g. happy:surprised: a strip and an animation per face")
+    ap.add_argument("--steps", type=int, default=12, help="frames of an intensity or morph strip (default 12)")
+    ap.add_argument("--animation", choices=("gif", "mp4"), default="gif", help="format of the animations")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--crop", choices=("align", "center"), default="align",
                     help="align: detect and align faces (default); center: the photo already is a face crop")
     ap.add_argument("--no-align", dest="crop", action="store_const", const="center", help="same as --crop center")
+    ap.add_argument("--detector", choices=("hog", "cnn"), default="hog",
+                    help="hog: fast, every hit confirmed by the CNN (default); cnn: dlib's CNN alone, slow on a CPU")
     ap.add_argument("--format", choices=("png", "jpg"), default="png", help="format of the pasted photos")
     ap.add_argument("--preset", help="config preset for settings the checkpoint lacks (e.g. stargan)")
     ap.add_argument("--config", help="YAML config for settings the checkpoint lacks")
@@ -210,40 +172,65 @@ def build_parser():
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
-    targets = parse_targets(a.expression)
-    if not targets:
+    intensity = check_intensity(1.0 if a.intensity is None else a.intensity)
+    morph = parse_morph(a.morph) if a.morph else None
+    targets = parse_targets(a.expression) if a.expression is not None else [] if morph else parse_targets("all")
+    if not targets and not morph:
         raise UsageError("--expression is empty; pass happy, all or a list like happy,sad")
+    if not 2 <= a.steps <= 240:
+        raise UsageError(f"--steps {a.steps} must be between 2 and 240")
     inputs = list_inputs(Path(a.input))
+    is_video = len(inputs) == 1 and inputs[0].suffix.lower() in VIDEO_EXTS
+    if is_video and morph:
+        raise UsageError("--morph makes strips and animations from photos; for a video pass --expression")
+    if is_video and a.crop == "center":
+        raise UsageError("--crop center is for photos that are face crops; videos are always aligned")
     G, ckpt_cfg = load_generator(a.checkpoint)
     cfg = resolve_config(ckpt_cfg, a.config, a.preset)
     G = G.to(a.device)
     size = cfg.model.image_size
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"[synthesize] {len(inputs)} photo(s) -> {', '.join(EXPRESSIONS[k] for k in targets)}; "
-          f"{'aligned' if a.crop == 'align' else 'centre'} {size}px crops; model {a.checkpoint}; writing to {out}",
-          flush=True)
-    report, done = [], 0
-    for path in inputs:
-        t0 = time.time()
-        try:
-            r = synthesize_photo(G, path, targets, size, a.crop, out, a.format)
-        except UsageError as e:
-            if len(inputs) == 1:
-                raise
-            print(f"[synthesize] skipped: {e}", flush=True)
-            continue
-        done += 1
-        report.append(r)
-        print(f"[synthesize] {path.name}: {len(r['faces'])} face(s), {len(r['written'])} file(s), "
-              f"{time.time() - t0:.1f} s", flush=True)
-    (out / "synthesize.json").write_text(json.dumps({"checkpoint": str(a.checkpoint), "crop": a.crop,
-                                                     "expressions": [EXPRESSIONS[k] for k in targets],
-                                                     "photos": report}, indent=1))
-    if not done:
+    what = ", ".join(EXPRESSIONS[k] for k in targets) or "no pasted photos"
+    print(f"[synthesize] {'video' if is_video else f'{len(inputs)} photo(s)'} -> {what} at intensity {intensity:g}"
+          f"{f'; morph {a.morph} in {a.steps} steps' if morph else ''}; {size}px crops; model {a.checkpoint}; "
+          f"writing to {out}", flush=True)
+    plan = sweeps(targets, intensity, morph, a.steps, a.intensity is not None)
+    # One bar for the whole job; tqdm leaves it out when stderr is not a terminal (logs, tests).
+    with tqdm(total=len(inputs), unit="frame" if is_video else "photo", disable=None, dynamic_ncols=True) as bar:
+        if is_video:
+            report = [synthesize_video(G, inputs[0], targets, size, out, intensity, a.detector, bar)]
+        else:
+            report = run_photos(G, inputs, targets, size, out, a, intensity, plan, bar)
+    (out / "synthesize.json").write_text(json.dumps({
+        "checkpoint": str(a.checkpoint), "crop": a.crop, "expressions": [EXPRESSIONS[k] for k in targets],
+        "intensity": intensity, "morph": a.morph, "steps": a.steps, "videos" if is_video else "photos": report},
+        indent=1))
+    if not report:
         raise UsageError(f"no face found in any of the {len(inputs)} photo(s) in {a.input}; "
                          "for already-cropped faces pass --crop center")
     return 0
+
+
+def run_photos(G, inputs: list[Path], targets, size, out: Path, a, intensity: float, plan, bar) -> list[dict]:
+    """Every photo of the job; with several, one that fails is reported and skipped."""
+    report = []
+    for path in inputs:
+        t0 = time.time()
+        try:
+            r = synthesize_photo(G, path, targets, size, a.crop, out, a.format, intensity, plan, a.animation,
+                                 a.detector)
+        except UsageError as e:
+            if len(inputs) == 1:
+                raise
+            tqdm.write(f"[synthesize] skipped: {e}")
+            continue
+        finally:
+            bar.update(1)
+        report.append(r)
+        tqdm.write(f"[synthesize] {path.name}: {len(r['faces'])} face(s), {len(r['written'])} file(s), "
+                   f"{time.time() - t0:.1f} s")
+    return report
 
 
 if __name__ == "__main__":

@@ -18,6 +18,18 @@ ASTRONAUT = REPO / "tests" / "data" / "astronaut.png"
 ASTRONAUT_FACE = (175, 76, 265, 166)
 
 
+def tiny_run(directory) -> Path:
+    """A freshly initialised tiny US-GAN (64 px) saved as a run folder: untrained, but its changes are visible."""
+    from usgan.checkpoints import save_checkpoint
+    from usgan.config import preset
+    from usgan.step import Engine
+
+    d = Path(directory)
+    cfg = preset("tiny", **{"data.cache_dir": str(d / "cache")})
+    torch.manual_seed(0)
+    return save_checkpoint(d / "run", Engine.build(cfg), cfg)
+
+
 def authors_checkpoint(path, conv_dim=8, seed=0) -> AuthorsGenerator:
     """A stock-PyTorch generator with randomised IN affine weights and running stats, saved as the authors do."""
     torch.manual_seed(seed)

@@ -1,5 +1,6 @@
 """synthesize on a real photograph: the face changes, the rest stays; the authors' files give their images."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,24 +8,17 @@ import torch
 from PIL import Image
 
 from usgan.authors_reference import authors_all_expressions
-from usgan.checkpoints import save_checkpoint
-from usgan.config import preset
 from usgan.run_outputs import to_uint8
-from usgan.step import Engine
 from usgan.synthesize import main, synthesize_photo
 from usgan.checkpoints import load_generator
 
 from .eval_helpers import (ASTRONAUT, ASTRONAUT_FACE, assert_main_error, assert_one_line_error, authors_checkpoint,
-                           run_cli, run_main)
+                           run_cli, run_main, tiny_run)
 
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ck")
-    cfg = preset("tiny", **{"data.cache_dir": str(d / "cache")})
-    torch.manual_seed(0)
-    save_checkpoint(d / "run", Engine.build(cfg), cfg)
-    return d / "run"
+    return tiny_run(tmp_path_factory.mktemp("ck"))
 
 
 def _touched_region(faces, size, shape):
@@ -48,7 +42,7 @@ def test_astronaut_face_changes_and_far_pixels_stay(tiny_ckpt, tmp_path):
     centre = np.abs(after - before)[cy - 20:cy + 20, cx - 20:cx + 20]
     assert centre.mean() > 5, "the face centre should change under an untrained generator"
     report = json.loads((tmp_path / "synthesize.json").read_text())["photos"][0]
-    assert len(report["faces"]) >= 1
+    assert len(report["faces"]) == 1, "the mission patch on her suit is not a face"
     touched = _touched_region(report["faces"], 64, before.shape)
     assert touched[cy, cx] and (~touched).mean() > 0.5
     assert np.array_equal(after[~touched], before[~touched]), "pixels away from the faces must stay untouched"
@@ -116,3 +110,17 @@ def test_synthesize_cli_errors(tiny_ckpt, tmp_path, capsys):
                                "--out", tmp_path / "o"), "unknown expression 'smug'")
     assert_main_error(run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", blank, "--crop", "face",
                                "--out", tmp_path / "o"), "--crop")
+
+
+def test_folder_is_one_job_that_skips_photos_without_faces(tiny_ckpt, tmp_path, capsys):
+    photos = tmp_path / "in"
+    photos.mkdir()
+    Image.open(ASTRONAUT).convert("RGB").save(photos / "a.jpg", quality=95)
+    Image.new("RGB", (200, 160), (128, 128, 128)).save(photos / "wall.png")
+    rc, err, out = run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", photos, "--expression", "happy",
+                            "--out", tmp_path / "out")
+    assert rc == 0 and "skipped: no face found in" in out and "a.jpg: 1 face(s)" in out
+    report = json.loads((tmp_path / "out" / "synthesize.json").read_text())
+    assert [Path(p["input"]).name for p in report["photos"]] == ["a.jpg"]
+    assert_main_error(run_main(main, capsys, "--checkpoint", tiny_ckpt, "--input", photos, "--expression", "",
+                               "--out", tmp_path / "out"), "--expression is empty")
