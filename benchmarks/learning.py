@@ -33,6 +33,7 @@ from usgan.data import load_data
 from usgan.metrics.expression_classifier import load_or_train
 from usgan.metrics.oracle import supervised_step, target_batches
 from usgan.metrics.synthetic_scores import translation_scores
+from usgan.run_outputs import grid_faces, save_sample_grid
 from usgan.step import Engine
 from usgan.train import data_tag
 
@@ -42,24 +43,29 @@ def machine() -> dict:
             "threads": torch.get_num_threads(), "load_average": load_average()}
 
 
-def _scored_row(counter: str, i: int, t0: float, G, data, classifier) -> dict:
-    """One printed point of a curve: G's held-out translation scores after i steps."""
+def _scored_row(counter: str, i: int, t0: float, G, data, classifier, terms=None) -> dict:
+    """One printed point of a curve: G's held-out translation scores after i steps (and the last loss terms)."""
     s = translation_scores(G, data, classifier)
     row = {counter: i, "seconds": round(time.time() - t0, 1), "target_accuracy": round(s["target_accuracy"], 4),
-           "l1_to_target": round(s["l1_to_target"], 4), "l1_input_to_target": round(s["l1_input_to_target"], 4)}
+           "l1_to_target": round(s["l1_to_target"], 4), "l1_input_to_target": round(s["l1_input_to_target"], 4),
+           **{k: round(v, 4) for k, v in (terms or {}).items() if k != "lr"}}
     print(json.dumps(row), flush=True)
     return row
 
 
-def learning_curve(cfg, data, classifier, every: int) -> list[dict]:
+def learning_curve(cfg, data, classifier, every: int, grids: str | None = None) -> list[dict]:
     torch.manual_seed(cfg.run.seed)
     engine = Engine.build(cfg)
+    faces = data.as_float(grid_faces(data))
     batches = data.batches("train", cfg.optim.batch_size, seed=cfg.run.seed)
     curve, t0 = [], time.time()
+    terms = {}
     for i in range(1, cfg.optim.num_iters + 1):
-        engine.train_step(*next(batches))
+        terms.update(engine.train_step(*next(batches)))
         if i % every == 0 or i == cfg.optim.num_iters:
-            curve.append(_scored_row("iteration", i, t0, engine.G, data, classifier))
+            curve.append(_scored_row("iteration", i, t0, engine.G, data, classifier, terms))
+            if grids:
+                save_sample_grid(engine, faces, Path(grids) / f"{i:06d}.png")
     return curve
 
 
@@ -206,6 +212,8 @@ def main(argv=None):
     ap.add_argument("--skip-learning", action="store_true", help="no GAN training curve")
     ap.add_argument("--oracle-steps", type=int, default=0,
                     help="also train G alone by L1 to the true targets for this many steps (a ceiling for the GAN)")
+    ap.add_argument("--grids", metavar="DIR", help="also save the sample grid (held-out faces x 7 expressions) "
+                                                   "at every measurement, as DIR/<iteration>.png")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
     cfg = preset(a.preset)
@@ -220,7 +228,7 @@ def main(argv=None):
         print(f"independent classifier: {clf_acc:.1%} on held-out ground truth; chance is {1 / 7:.1%}", flush=True)
         result["classifier_accuracy"] = round(clf_acc, 4)
     if not a.skip_learning:
-        curve = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5))
+        curve = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5), a.grids)
         result.update(curve=curve, final=curve[-1], goal_target_accuracy=0.70,
                       goal_met=curve[-1]["target_accuracy"] >= 0.70
                       and curve[-1]["l1_to_target"] < curve[-1]["l1_input_to_target"])

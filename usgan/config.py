@@ -32,6 +32,7 @@ class LossConfig:
     lambda_cls: float = 1.0
     lambda_rec: float = 1.0      # StarGAN: 10
     lambda_gp: float = 10.0
+    d_noise: float = 0.0         # std of Gaussian noise on every image D sees (instance noise; not in the paper)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     n_critic: int = 5
+    d_warmup: int = 0                # iterations that train D alone before G's first step (not in the paper)
     num_iters: int = 200_000
     num_iters_decay: int = 100_000   # lr falls linearly to 0 over the last num_iters_decay iterations
     batch_size: int = 8

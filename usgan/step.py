@@ -117,7 +117,7 @@ class Engine:
         self._set_lr()
 
         loss = self.loss
-        g_iteration = (self.iteration + 1) % o.n_critic == 0
+        g_iteration = self.iteration >= o.d_warmup and (self.iteration + 1) % o.n_critic == 0
         # G is not updated between the two phases, so where G also steps its G(x, c') is computed once, with
         # grad, and the D phase gets it detached (speed.share_fake); otherwise the D phase makes it under no_grad.
         shared = {"x_fake": loss.fake(x_real, c_trg)} if g_iteration and self.cfg.speed.share_fake else {}
