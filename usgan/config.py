@@ -33,6 +33,7 @@ class LossConfig:
     lambda_rec: float = 1.0      # StarGAN: 10
     lambda_gp: float = 10.0
     d_noise: float = 0.0         # std of Gaussian noise on every image D sees (instance noise; not in the paper)
+    d_augment: bool = False      # random colour on every image D sees (DiffAugment's colour policy; not in the paper)
 
 
 @dataclass

@@ -28,6 +28,20 @@ def gradient_penalty(critic_out, x_hat):
     return ((norm - 1) ** 2).mean()
 
 
+def colour_jitter(x):
+    """Per image: random brightness, saturation and contrast (DiffAugment's colour policy), differentiable.
+
+    Measured on D's classifier alone (demo D, 300 steps): colour jitter leaves it learning about as fast as
+    without (loss 0.53 vs 0.43), while random shifts of 1/16 or 1/8 of the image slow it to 0.97 and 1.52.
+    """
+    u = lambda: torch.rand(x.size(0), 1, 1, 1, device=x.device, dtype=x.dtype)  # noqa: E731
+    x = x + (u() - 0.5)
+    mean = x.mean(dim=1, keepdim=True)
+    x = (x - mean) * (u() * 2) + mean
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) * (u() + 0.5) + mean
+
+
 class USGANLoss:
     """Discriminator and generator phases of one iteration."""
 
@@ -50,8 +64,14 @@ class USGANLoss:
         return x if self.bf16_d else x.float()
 
     def _noisy(self, x):
-        """x plus instance noise (cfg.d_noise): D must judge by what survives it, not by faint pixel patterns
-        that a generator can learn to imitate without drawing the expression."""
+        """An image as D sees it: with d_augment a random colour change, with d_noise instance noise.
+
+        Both are applied to real and generated images alike and are differentiable, so G's gradient passes
+        through them. D must then judge by what survives them (shapes), not by tints or faint pixel patterns
+        that a generator can learn to imitate without drawing the expression.
+        """
+        if self.cfg.d_augment:
+            x = colour_jitter(x)
         sigma = self.cfg.d_noise
         return x + sigma * torch.randn_like(x) if sigma else x
 

@@ -92,3 +92,41 @@ def test_target_labels_are_a_permutation_of_the_batch():
     finally:
         e.loss.__class__.discriminator_phase = orig
     assert torch.equal(*seen[0])
+
+
+def test_d_warmup_trains_d_alone_first():
+    cfg = preset("tiny")
+    cfg.optim.n_critic, cfg.optim.d_warmup = 1, 3
+    e = Engine.build(cfg)
+    x, y = _batch(cfg)
+    g_before = [p.clone() for p in e.G.parameters()]
+    seen = ["G/loss_rec" in e.train_step(x, y) for _ in range(3)]
+    assert seen == [False, False, False]
+    assert all(torch.equal(a, b) for a, b in zip(g_before, e.G.parameters()))
+    assert "G/loss_rec" in e.train_step(x, y)
+
+
+def test_colour_jitter_keeps_shapes_and_lets_gradients_through():
+    from usgan.losses import colour_jitter
+    torch.manual_seed(0)
+    x = (torch.rand(8, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    y = colour_jitter(x)
+    assert not torch.allclose(y, x)
+    # an affine change of each pixel's colour: pixels that were equal stay equal, so shapes survive
+    x2 = x.detach().clone()
+    x2[:, :, 4:8, 4:8] = x2[:, :, 4:5, 4:5]
+    torch.manual_seed(1)
+    y2 = colour_jitter(x2)
+    assert torch.allclose(y2[:, :, 4:8, 4:8], y2[:, :, 4:5, 4:5].expand(-1, -1, 4, 4), atol=1e-6)
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_instance_noise_and_colour_change_what_d_sees_not_the_loss_terms():
+    cfg = preset("tiny")
+    cfg.optim.n_critic = 1
+    cfg.loss.d_noise, cfg.loss.d_augment = 0.1, True
+    torch.manual_seed(0)
+    e = Engine.build(cfg)
+    terms = e.train_step(*_batch(cfg))
+    assert set(terms) >= {"D/loss_gp", "G/loss_cls"} and all(math.isfinite(v) for v in terms.values())
