@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,9 +107,6 @@ class Config:
 
     def save(self, path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-    def pretty(self) -> str:
-        return json.dumps(self.to_dict(), indent=1)
 
 
 class ConfigError(ValueError):

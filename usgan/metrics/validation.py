@@ -49,7 +49,7 @@ class Validator:
                 "val/objective": objective(s["target_accuracy"], ident)}
 
 
-def build_validator(data, cache_dir, tag: str, progress=True) -> Validator:
+def build_validator(data, cache_dir, progress=True) -> Validator:
     """The validator for data with known targets (the synthetic set); trains its classifier once."""
     from .expression_classifier import load_or_train
     gt = data.ground_truth()
@@ -57,7 +57,7 @@ def build_validator(data, cache_dir, tag: str, progress=True) -> Validator:
     if not any((s, k) in gt for s in test_subjects for k in range(7) if k):
         raise ValueError("validation needs faces whose every expression is known (the synthetic set); "
                          "real datasets are validated with ACD by python -m usgan.evaluate")
-    net, acc = load_or_train(data, cache_dir, tag, progress)
+    net, acc = load_or_train(data, cache_dir, progress)
     if progress:
         print(f"[validation] independent expression classifier: {acc:.1%} on held-out ground truth")
     return Validator({k: v.clone() for k, v in net.state_dict().items()})
