@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+import vote_format
 from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
 
 BUSY_TIMEOUT_MS = 30_000
@@ -158,15 +159,11 @@ class Vote(Base):
     answered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# The long vote format, the contract with analysis/: one row per vote, ISO 8601 UTC times.
-VOTES_LONG_COLUMNS = (
-    "participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",
-    "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at", "excluded",
-    "exclude_after_failed_checks",
-)
+# The long vote format of vote_format/, in its column order; test_vote_format checks the two agree.
+VOTES_LONG_COLUMNS = vote_format.COLUMNS
 _ISO = "'%Y-%m-%dT%H:%M:%fZ'"
 VOTES_LONG_SQL = f"""
-CREATE VIEW votes_long AS
+CREATE VIEW {vote_format.VOTES_VIEW} AS
 SELECT p.public_id AS participant_id,
        s.name AS study_id,
        i.key AS item_id,
@@ -182,7 +179,8 @@ SELECT p.public_id AS participant_id,
        strftime({_ISO}, t.shown_at) AS shown_at,
        strftime({_ISO}, v.answered_at) AS answered_at,
        CAST(p.excluded AS INTEGER) AS excluded,
-       COALESCE(json_extract(s.options, '$.exclude_after_failed_checks'), 2) AS exclude_after_failed_checks
+       COALESCE(json_extract(s.options, '$.exclude_after_failed_checks'), {vote_format.DEFAULT_MAX_FAILED_CATCH})
+           AS exclude_after_failed_checks
 FROM votes v
 JOIN trials t ON t.id = v.trial_id
 JOIN participants p ON p.id = v.participant_id
@@ -194,8 +192,8 @@ ORDER BY v.id
 
 
 # The methods each study compares, one row per (study, method), so readers need not parse JSON.
-METHODS_VIEW_SQL = """
-CREATE VIEW methods AS
+METHODS_VIEW_SQL = f"""
+CREATE VIEW {vote_format.METHODS_VIEW} AS
 SELECT s.name AS study_id, j.value AS method FROM studies s, json_each(s.methods) j ORDER BY s.id, j.key
 """
 
@@ -293,10 +291,9 @@ class StudyDB:
         with self._write_lock, self.write_engine.begin() as conn:
             Base.metadata.create_all(conn)
             _add_missing_columns(conn)
-            conn.exec_driver_sql("DROP VIEW IF EXISTS votes_long")
-            conn.exec_driver_sql(VOTES_LONG_SQL)
-            conn.exec_driver_sql("DROP VIEW IF EXISTS methods")
-            conn.exec_driver_sql(METHODS_VIEW_SQL)
+            for view, sql in ((vote_format.VOTES_VIEW, VOTES_LONG_SQL), (vote_format.METHODS_VIEW, METHODS_VIEW_SQL)):
+                conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
+                conn.exec_driver_sql(sql)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

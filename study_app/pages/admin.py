@@ -17,10 +17,10 @@ STATUS_ACTIONS = {"open": ("Pause", "Close"), "paused": ("Open", "Close"), "clos
 
 
 def preference_chart(votes: pd.DataFrame, methods: list[str], max_failed_catch: int | None) -> None:
-    """The analysis scripts' preference table and bar chart; a clear note if they are unavailable."""
+    """The analysis package's preference table and bar chart; a clear note where it is not installed."""
     try:
-        from analysis.chart import plot_preferences
-        from analysis.report import preference_table
+        # The one import of analysis in the app, through its public API (analysis/preferences.py).
+        from analysis.preferences import plot_preferences, preference_table
     except ImportError as err:
         st.info(f"The preference chart needs the `analysis` package (analysis/preferences.py): {err}")
         return
