@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
@@ -26,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 import vote_format
 from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
+from study_app.spec import StudyOptions
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -35,10 +37,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+class OptionsJSON(TypeDecorator):
+    """StudyOptions stored as a JSON object."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: StudyOptions | None, dialect) -> dict | None:  # noqa: ANN001
+        return None if value is None else value.to_json()
+
+    def process_result_value(self, value: dict | None, dialect) -> StudyOptions | None:  # noqa: ANN001
+        return None if value is None else StudyOptions.from_json(value)
+
+
 class Base(DeclarativeBase):
     """Declarative base of the study schema."""
 
-    type_annotation_map = {dict[str, Any]: JSON, list[int]: JSON, list[str]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[int]: JSON, list[str]: JSON, StudyOptions: OptionsJSON}
 
 
 class Study(Base):
@@ -50,7 +65,7 @@ class Study(Base):
     seed: Mapped[int]
     image_dir: Mapped[str]
     methods: Mapped[list[str]]  # the compared method names, sorted (a JSON list)
-    options: Mapped[dict[str, Any]]
+    options: Mapped[StudyOptions]
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # open: enrolling; paused / closed: no new participants (those already in may finish). Set from the admin page.
     status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
