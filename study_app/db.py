@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 import vote_format
+from study_app.fifo_lock import FifoLock
 from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
 from study_app.spec import StudyOptions
 
@@ -250,33 +250,6 @@ def _configure_sqlite(engine: Engine, begin_sql: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # noqa: ANN001
         conn.exec_driver_sql(begin_sql)
-
-
-class FifoLock:
-    """A mutex handed to waiters in arrival order, so no participant's write starves behind luckier threads."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._held = False
-        self._waiters: deque[threading.Lock] = deque()
-
-    def __enter__(self) -> FifoLock:
-        with self._mutex:
-            if not self._held:
-                self._held = True
-                return self
-            baton = threading.Lock()
-            baton.acquire()
-            self._waiters.append(baton)
-        baton.acquire()  # released by the holder that hands the lock to us; we now hold it
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._mutex:
-            if self._waiters:
-                self._waiters.popleft().release()  # ownership passes directly; _held stays True
-            else:
-                self._held = False
 
 
 class StudyDB:

@@ -1,7 +1,7 @@
 """Every setting of a US-GAN run, with the paper's defaults in one place, and the named presets.
 
     from usgan.config import preset
-    cfg = preset("demo", iters=500)     # a CPU-sized run on the synthetic faces
+    cfg = preset("demo", optim__num_iters=500)   # a CPU-sized run on the synthetic faces
     cfg = preset("paper")               # the authors' settings: 200k iterations, batch 8, KDEF+RaFD+CFEE
 """
 from __future__ import annotations

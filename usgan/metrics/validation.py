@@ -1,13 +1,13 @@
 """The validation objective a run reports every few hundred iterations, and that Ray Tune optimises.
 
     expression_accuracy : share of held-out translations the independent classifier reads as the target
-    identity_error      : synthetic data: L1 to the true target / L1 of the untouched input to it
-                          (0 = perfect, 1 = no better than returning the input); real data: ACD / 0.36
-                          (0.36 is face_recognition's same-person threshold, squared)
+    identity_error      : L1 to the true target / L1 of the untouched input to it
+                          (0 = perfect, 1 = no better than returning the input)
     objective           : expression_accuracy - IDENTITY_WEIGHT * identity_error   (higher is better)
 
 Scored on 21 fixed test faces, three per source expression spread over the test subjects, each translated
-to the six other expressions (126 translations).
+to the six other expressions (126 translations). Only data whose every expression is known (the synthetic
+set) can be scored so; real datasets are evaluated with ACD by `python -m usgan.evaluate`.
 """
 from __future__ import annotations
 
