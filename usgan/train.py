@@ -98,7 +98,6 @@ def train_loop_per_worker(config: dict) -> None:
     elif log and start:
         log.note(f"resumed from iteration {start}")
     before_step = config.get("before_step")
-    due = lambda every: done % every == 0 or done == o.num_iters  # noqa: E731 - the last iteration is always due
 
     for it in range(start, o.num_iters):
         if before_step:
@@ -106,12 +105,12 @@ def train_loop_per_worker(config: dict) -> None:
         x, y = next(batches)
         terms = engine.train_step(x, y)
         done = engine.iteration
-        if log and due(r.log_every):
+        if log and due(done, r.log_every, o.num_iters):
             log.write(done, terms)
-        if rank == 0 and "://" not in config["run_dir"] and due(r.sample_every):
+        if rank == 0 and "://" not in config["run_dir"] and due(done, r.sample_every, o.num_iters):
             save_sample_grid(engine, fixed, Path(config["run_dir"]) / "samples" / f"{done:06d}.png")
-        validate_now = validator is not None and due(r.validate_every)
-        checkpoint_now = due(r.checkpoint_every)
+        validate_now = validator is not None and due(done, r.validate_every, o.num_iters)
+        checkpoint_now = due(done, r.checkpoint_every, o.num_iters)
         if not (validate_now or checkpoint_now):
             continue
         # Every rank reports (Ray Train waits for all); rank 0's metrics and checkpoint are the ones kept.
@@ -128,6 +127,11 @@ def train_loop_per_worker(config: dict) -> None:
             ray.train.report(metrics, checkpoint=None)
     if log:
         log.close()
+
+
+def due(done: int, every: int, last: int) -> bool:
+    """A periodic task (log, sample, validate, checkpoint) runs every `every` iterations and after the last."""
+    return done % every == 0 or done == last
 
 
 def rank_param_spread(engine, world: int) -> float:
