@@ -40,19 +40,10 @@ def build_report(
     source: str = "the vote table",
 ) -> Report:
     """Validate, exclude (max_failed_catch None: the study's rule; 0: none), estimate, test, check, break down."""
-    votes = validate(votes_df, source)
-    rule = exclusion_rule(votes, max_failed_catch)
-    kept, participants, repeats = apply_exclusions(votes, rule[0], min_trials, min_median_ms)
+    votes, rule, kept, participants, repeats = _analysable(votes_df, source, max_failed_catch, min_trials,
+                                                           min_median_ms)
     excluded = participants[participants["excluded"]]
-    if kept.empty:
-        if participants["trials"].sum() == 0:
-            raise VoteDataError(f"no votes yet in {source} (only catch trials); run a study first")
-        raise VoteDataError(f"no votes left in {source} after exclusions: all {len(participants)} participants "
-                            f"excluded ({excluded['reason'].value_counts().to_dict()})")
-    methods = methods_in(kept, methods)
-    questions = questions_in(kept)
-    boot = cluster_bootstrap(kept, methods, questions, n_boot=n_boot, seed=seed)
-    preferences = preference_shares(kept, methods, questions, boot, confidence)
+    methods, questions, boot, preferences = _shares(kept, methods, n_boot, seed, confidence)
     tests = question_tests(kept, methods, questions, boot, confidence)
     groups = _group_breakdown(kept, methods, n_boot, seed, confidence)
     items = item_shares(kept, methods, questions, confidence)
@@ -98,13 +89,30 @@ def preference_table(
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Votes, percent, bootstrap and Wilson 95 % CIs per question and method (the study's exclusions applied)."""
-    votes = validate(votes_df)
-    kept, _, _ = apply_exclusions(votes, max_failed_catch, min_trials)
+    kept = _analysable(votes_df, "the vote table", max_failed_catch, min_trials, None)[2]
+    return _shares(kept, methods, n_boot, seed, confidence)[3]
+
+
+def _analysable(votes_df: pd.DataFrame, source: str, max_failed_catch: int | None, min_trials: int | None,
+                min_median_ms: float | None):
+    """(votes, rule, kept votes, participants, repeats dropped); refuses when no vote is left to analyse."""
+    votes = validate(votes_df, source)
+    rule = exclusion_rule(votes, max_failed_catch)
+    kept, participants, repeats = apply_exclusions(votes, rule[0], min_trials, min_median_ms)
     if kept.empty:
-        raise VoteDataError("no votes left after exclusions; run a study first")
+        if participants["trials"].sum() == 0:
+            raise VoteDataError(f"no votes yet in {source} (only catch trials); run a study first")
+        reasons = participants.loc[participants["excluded"], "reason"].value_counts().to_dict()
+        raise VoteDataError(f"no votes left in {source} after exclusions: all {len(participants)} participants "
+                            f"excluded ({reasons})")
+    return votes, rule, kept, participants, repeats
+
+
+def _shares(kept: pd.DataFrame, methods: list[str] | None, n_boot: int, seed: int | None, confidence: float):
+    """(methods, questions, bootstrap, preference table) of the kept votes."""
     methods, questions = methods_in(kept, methods), questions_in(kept)
     boot = cluster_bootstrap(kept, methods, questions, n_boot=n_boot, seed=seed)
-    return preference_shares(kept, methods, questions, boot, confidence)
+    return methods, questions, boot, preference_shares(kept, methods, questions, boot, confidence)
 
 
 def _group_breakdown(kept: pd.DataFrame, methods: list[str], n_boot: int, seed: int | None,

@@ -10,7 +10,6 @@ Every problem a user can fix raises `VoteDataError` whose message is one line th
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from pathlib import Path
@@ -18,29 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-VOTES_VIEW = "votes_long"
-REQUIRED_COLUMNS = ("participant_id", "item_id", "question", "method")
-LONG_COLUMNS = (
-    "participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",
-    "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at", "excluded",
-    "exclude_after_failed_checks",
-)
-# Prolific's rule, for votes that carry no rule of their own (CSVs from before the app stored one).
-DEFAULT_MAX_FAILED_CATCH = 2
-QUESTION_ORDER = ("realism", "expression", "identity")
-CATCH_PASS_LABEL = "catch_correct"
-_TEXT_COLUMNS = ("participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method")
+from vote_format import (CATCH_LABEL, COLUMNS, DEFAULT_MAX_FAILED_CATCH, METHODS_VIEW, QUESTIONS, REQUIRED_COLUMNS,
+                         TEXT_COLUMNS, VOTES_VIEW, default_db_path, missing_columns)
+
+__all__ = ["VoteDataError", "apply_exclusions", "default_db_path", "declared_methods_for", "exclusion_rule",
+           "methods_in", "questions_in", "read_csv", "read_db", "select_study", "validate"]
 
 
 class VoteDataError(Exception):
     """A problem with the votes that the user can fix; the message is one line."""
-
-
-def default_db_path() -> Path:
-    """The study app's database: $USGAN_STUDY_DB if set, else <repo root>/var/study.sqlite."""
-    env = os.environ.get("USGAN_STUDY_DB")
-    return Path(env) if env else REPO_ROOT / "var" / "study.sqlite"
 
 
 def read_db(path: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str | None, str]]]:
@@ -76,49 +61,14 @@ def read_db(path: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str | Non
 
 
 def _declared_methods(con: sqlite3.Connection, names: set[str]) -> list[tuple[str | None, str]]:
-    """(study_id, method) pairs from a `methods` table or a `studies.methods` column; [] if neither exists."""
-    # The app's schema is its own business, so this probes a few plausible shapes and never fails the report.
-    try:
-        if "methods" in names:
-            table = pd.read_sql_query("SELECT * FROM methods", con)
-            name_col = next((c for c in ("name", "method", "method_name", "label") if c in table.columns), None)
-            if name_col is not None:
-                study = table["study_id"] if "study_id" in table.columns else pd.Series([None] * len(table))
-                return [(_text_or_none(s), str(m)) for s, m in zip(study, table[name_col]) if pd.notna(m)]
-        if "studies" in names:
-            table = pd.read_sql_query("SELECT * FROM studies", con)
-            if "methods" in table.columns:
-                # votes_long's study_id is the study's name in the app's schema, so a name beats a row id.
-                id_col = next((c for c in ("study_id", "name", "id") if c in table.columns), None)
-                pairs = []
-                for _, row in table.iterrows():
-                    study = _text_or_none(row[id_col]) if id_col else None
-                    pairs += [(study, m) for m in _parse_method_list(row["methods"])]
-                return pairs
-    except (sqlite3.Error, pd.errors.DatabaseError, ValueError, TypeError):
+    """(study_id, method) pairs from the methods view; [] where the database has none (a hand-made one)."""
+    if METHODS_VIEW not in names:
         return []
-    return []
-
-
-def _parse_method_list(value) -> list[str]:
-    """A method list stored as JSON or as comma-separated text."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    text = str(value).strip()
     try:
-        parsed = json.loads(text)
-        if isinstance(parsed, list):
-            return [str(m) for m in parsed]
-        if isinstance(parsed, dict):
-            return [str(m) for m in parsed]
-    except json.JSONDecodeError:
-        pass
-    return [m.strip() for m in text.split(",") if m.strip()]
-
-
-def _text_or_none(value) -> str | None:
-    """Stringify an id, keeping missing values as None."""
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+        rows = con.execute(f"SELECT study_id, method FROM {METHODS_VIEW}").fetchall()
+    except sqlite3.Error:
+        return []
+    return [(None if study is None else str(study), str(method)) for study, method in rows if method is not None]
 
 
 def read_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -127,7 +77,7 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise VoteDataError(f"no CSV at {path}; export the votes from the study app's admin page or fix the path")
     try:
-        return pd.read_csv(path, dtype={c: "string" for c in _TEXT_COLUMNS}, keep_default_na=True)
+        return pd.read_csv(path, dtype={c: "string" for c in TEXT_COLUMNS}, keep_default_na=True)
     except pd.errors.EmptyDataError:
         raise VoteDataError(f"{path} is empty (no header row); it needs at least the columns "
                             f"{', '.join(REQUIRED_COLUMNS)}") from None
@@ -137,7 +87,7 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
 
 def validate(raw: pd.DataFrame, source: str = "the vote table") -> pd.DataFrame:
     """Check the required columns, normalise types, and return a clean copy of the long votes."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    missing = missing_columns(raw.columns)
     if missing:
         raise VoteDataError(
             f"{source} lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
@@ -146,10 +96,10 @@ def validate(raw: pd.DataFrame, source: str = "the vote table") -> pd.DataFrame:
     if len(raw) == 0:
         raise VoteDataError(f"no votes yet in {source}; run a study first")
     votes = raw.copy()
-    for col in LONG_COLUMNS:
+    for col in COLUMNS:
         if col not in votes.columns:
             votes[col] = np.nan
-    for col in _TEXT_COLUMNS:
+    for col in TEXT_COLUMNS:
         # Plain object columns of str/None: ids arrive as ints from SQLite and as text from CSV, and must match.
         values = votes[col]
         present = values.notna().to_numpy()
@@ -206,7 +156,7 @@ def apply_exclusions(
     is_catch = votes["is_catch"].to_numpy() == 1
     # A catch row without catch_passed is judged by its label, which the app sets to catch_correct on a pass.
     passed = votes["catch_passed"].where(votes["catch_passed"].notna(),
-                                         (votes["method"] == CATCH_PASS_LABEL).astype(float))
+                                         (votes["method"] == CATCH_LABEL).astype(float))
     trials = votes[~is_catch & votes["method"].notna().to_numpy()]
     ids = pd.Index(sorted(votes["participant_id"].dropna().unique()), name="participant_id")
     per_catch = pd.DataFrame({"participant_id": votes["participant_id"][is_catch],
@@ -252,7 +202,7 @@ def methods_in(votes: pd.DataFrame, known: list[str] | tuple[str, ...] | None = 
 def questions_in(votes: pd.DataFrame) -> list[str]:
     """The paper's questions first in its order, then any other question (sorted)."""
     present = set(votes["question"].dropna())
-    return [q for q in QUESTION_ORDER if q in present] + sorted(present - set(QUESTION_ORDER))
+    return [q for q in QUESTIONS if q in present] + sorted(present - set(QUESTIONS))
 
 
 def declared_methods_for(pairs: list[tuple[str | None, str]], study_id: str | None) -> list[str]:

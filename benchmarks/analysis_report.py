@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe
 
 from analysis.preferences import build_report, format_markdown, format_text, report_to_json, write_report
 from analysis.simulate import simulate_study
@@ -73,8 +73,7 @@ def main() -> None:
         "questions": 3,
         "votes": report.meta["votes"],
         "goal_seconds": 5.0,
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count(),
-                    "python": platform.python_version()},
+        "machine": describe(),
     }))
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from machine import cpu_name
+from machine import cpu_name, describe
 
 from usgan.authors_reference import AuthorsGenerator, authors_all_expressions
 from usgan.models import Generator
@@ -161,10 +160,7 @@ def main() -> None:
         "fastest_fp32_max_abs_diff": diffs[best_fp32]["max_abs_diff"],
         "median_ms": {k: round(v * 1e3, 2) for k, v in med.items()},
         "setup_s": {k: round(v, 1) for k, v in setup.items()}, "repeats": a.repeats, "goal_speedup": 3.0,
-        "machine": {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "bf16_native": bf16_supported(torch.device("cpu")), "platform": platform.platform(),
-                    "python": platform.python_version(), "torch": torch.__version__,
-                    "onnxruntime": onnxruntime.__version__, "load_avg": os.getloadavg()},
+        "machine": describe(bf16_native=bf16_supported(torch.device("cpu")), onnxruntime=onnxruntime.__version__),
     }))
 
 

@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -26,21 +25,15 @@ import time
 from pathlib import Path
 
 import torch
-from machine import cpu_name, load_average
+from machine import describe
 
-from usgan.config import apply_overrides, preset
+from usgan.launch import config_from_cli
 from usgan.data import load_data
 from usgan.metrics.expression_classifier import load_or_train
 from usgan.metrics.oracle import supervised_step, target_batches
 from usgan.metrics.synthetic_scores import translation_scores
 from usgan.run_outputs import grid_faces, save_sample_grid
 from usgan.step import Engine
-from usgan.train import data_tag
-
-
-def machine() -> dict:
-    return {"platform": platform.platform(), "cpu": cpu_name(), "cpus": os.cpu_count(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "load_average": load_average()}
 
 
 def _scored_row(counter: str, i: int, t0: float, G, data, classifier, terms=None) -> dict:
@@ -216,15 +209,11 @@ def main(argv=None):
                                                    "at every measurement, as DIR/<iteration>.png")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
-    cfg = preset(a.preset)
-    if a.iters:
-        cfg.optim.num_iters = a.iters
-        cfg.optim.num_iters_decay = min(cfg.optim.num_iters_decay, a.iters // 2)
-    apply_overrides(cfg, a.set)
+    cfg = config_from_cli(a)
     data = load_data(cfg.data, cfg.model.image_size)
     result = {"benchmark": "learning", "preset": cfg.preset, "iterations": cfg.optim.num_iters}
     if not a.skip_learning or a.oracle_steps:
-        clf, clf_acc = load_or_train(data, Path(cfg.data.cache_dir).expanduser(), data_tag(cfg, data))
+        clf, clf_acc = load_or_train(data, cfg.data.cache_dir)
         print(f"independent classifier: {clf_acc:.1%} on held-out ground truth; chance is {1 / 7:.1%}", flush=True)
         result["classifier_accuracy"] = round(clf_acc, 4)
     if not a.skip_learning:
@@ -237,7 +226,7 @@ def main(argv=None):
     if not a.skip_ray_overhead:
         result["ray"] = ray_overhead(cfg, data, a.overhead_turns)
         result["ray"]["goal_met"] = result["ray"]["ray_overhead"] <= 0.05
-    result["machine"] = machine()
+    result["machine"] = describe()
     print(json.dumps(result))
 
 

@@ -1,6 +1,7 @@
 """What every benchmark records about the machine it ran on."""
 import os
 import platform
+import sys
 from pathlib import Path
 
 
@@ -21,3 +22,13 @@ def load_average() -> float | None:
         return round(os.getloadavg()[0], 2)
     except OSError:
         return None
+
+
+def describe(**extra) -> dict:
+    """The machine block of a benchmark's JSON: the same keys everywhere, plus what this benchmark adds."""
+    info = {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "load_average": load_average()}
+    torch = sys.modules.get("torch")   # only benchmarks that use torch pay for importing it
+    if torch is not None:
+        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    return {**info, **extra}

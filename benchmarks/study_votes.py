@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sqlite3
 import statistics
@@ -26,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from machine import describe
 from PIL import Image
 
 from study_app import enrolment
@@ -141,9 +140,7 @@ def main() -> int:
         "goal": {"votes_per_s": 300, "p95_write_ms": 50},
         "goal_met": sat["votes_per_s"] >= 300 and paced["p95_write_ms"] < 50,
         **phases,
-        "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
-                    "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-                    "load_avg_1m": round(os.getloadavg()[0], 2)},
+        "machine": describe(sqlite=sqlite3.sqlite_version),
     }
     print(f"saturated: {sat['votes']} votes from {args.participants} concurrent participants in {sat['wall_s']} s "
           f"= {sat['votes_per_s']} votes/s (write p95 {sat['p95_write_ms']} ms, queueing); paced at "

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from machine import cpu_name
+from machine import describe
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
@@ -398,11 +398,10 @@ def main(argv=None) -> int:
 
     threads = torch.get_num_threads()
     bf16_ok = bf16_supported(torch.device("cpu"))
-    machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": threads, "flags": cpu_flags(),
-               "bf16_native": bf16_ok, "torch": torch.__version__, "gpu": "none lent to this run"
-               if not torch.cuda.is_available() else torch.cuda.get_device_name(0)}
+    machine = describe(flags=cpu_flags(), bf16_native=bf16_ok, gpu="none lent to this run"
+                       if not torch.cuda.is_available() else torch.cuda.get_device_name(0))
     load_start = os.getloadavg()
-    print(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {torch.__version__} ({threads} threads), "
+    print(f"machine: {machine['cpu']}, {machine['cpu_count']} cores, torch {torch.__version__} ({threads} threads), "
           f"flags {' '.join(machine['flags']) or '-'}, native bf16: {bf16_ok}; load average {load_start[0]:.2f}")
     result = {"machine": machine}
     ours_head = None

@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         assert study is not None
         print(f"built study {study.name!r} (id {study_id}, seed {study.seed}) in {db.path}: {len(study.items)} "
               f"items, {len(spec.methods)} methods, images in {spec.out.resolve() / 'images'}; "
-              f"completion code {study.options['completion_code']}; recruitment {spec.recruitment}")
+              f"completion code {study.options.completion_code}; recruitment {spec.recruitment}")
         print(f"participant link: {participant_link(study.name, spec.recruitment)}")
     return 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
@@ -24,7 +24,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+import vote_format
+from study_app.fifo_lock import FifoLock
 from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
+from study_app.spec import StudyOptions
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -34,10 +37,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+class OptionsJSON(TypeDecorator):
+    """StudyOptions stored as a JSON object."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: StudyOptions | None, dialect) -> dict | None:  # noqa: ANN001
+        return None if value is None else value.to_json()
+
+    def process_result_value(self, value: dict | None, dialect) -> StudyOptions | None:  # noqa: ANN001
+        return None if value is None else StudyOptions.from_json(value)
+
+
 class Base(DeclarativeBase):
     """Declarative base of the study schema."""
 
-    type_annotation_map = {dict[str, Any]: JSON, list[int]: JSON, list[str]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[int]: JSON, list[str]: JSON, StudyOptions: OptionsJSON}
 
 
 class Study(Base):
@@ -49,7 +65,7 @@ class Study(Base):
     seed: Mapped[int]
     image_dir: Mapped[str]
     methods: Mapped[list[str]]  # the compared method names, sorted (a JSON list)
-    options: Mapped[dict[str, Any]]
+    options: Mapped[StudyOptions]
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # open: enrolling; paused / closed: no new participants (those already in may finish). Set from the admin page.
     status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
@@ -158,15 +174,11 @@ class Vote(Base):
     answered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# The long vote format, the contract with analysis/: one row per vote, ISO 8601 UTC times.
-VOTES_LONG_COLUMNS = (
-    "participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",
-    "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at", "excluded",
-    "exclude_after_failed_checks",
-)
+# The long vote format of vote_format/, in its column order; test_vote_format checks the two agree.
+VOTES_LONG_COLUMNS = vote_format.COLUMNS
 _ISO = "'%Y-%m-%dT%H:%M:%fZ'"
 VOTES_LONG_SQL = f"""
-CREATE VIEW votes_long AS
+CREATE VIEW {vote_format.VOTES_VIEW} AS
 SELECT p.public_id AS participant_id,
        s.name AS study_id,
        i.key AS item_id,
@@ -182,7 +194,8 @@ SELECT p.public_id AS participant_id,
        strftime({_ISO}, t.shown_at) AS shown_at,
        strftime({_ISO}, v.answered_at) AS answered_at,
        CAST(p.excluded AS INTEGER) AS excluded,
-       COALESCE(json_extract(s.options, '$.exclude_after_failed_checks'), 2) AS exclude_after_failed_checks
+       COALESCE(json_extract(s.options, '$.exclude_after_failed_checks'), {vote_format.DEFAULT_MAX_FAILED_CATCH})
+           AS exclude_after_failed_checks
 FROM votes v
 JOIN trials t ON t.id = v.trial_id
 JOIN participants p ON p.id = v.participant_id
@@ -194,8 +207,8 @@ ORDER BY v.id
 
 
 # The methods each study compares, one row per (study, method), so readers need not parse JSON.
-METHODS_VIEW_SQL = """
-CREATE VIEW methods AS
+METHODS_VIEW_SQL = f"""
+CREATE VIEW {vote_format.METHODS_VIEW} AS
 SELECT s.name AS study_id, j.value AS method FROM studies s, json_each(s.methods) j ORDER BY s.id, j.key
 """
 
@@ -239,33 +252,6 @@ def _configure_sqlite(engine: Engine, begin_sql: str) -> None:
         conn.exec_driver_sql(begin_sql)
 
 
-class FifoLock:
-    """A mutex handed to waiters in arrival order, so no participant's write starves behind luckier threads."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._held = False
-        self._waiters: deque[threading.Lock] = deque()
-
-    def __enter__(self) -> FifoLock:
-        with self._mutex:
-            if not self._held:
-                self._held = True
-                return self
-            baton = threading.Lock()
-            baton.acquire()
-            self._waiters.append(baton)
-        baton.acquire()  # released by the holder that hands the lock to us; we now hold it
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._mutex:
-            if self._waiters:
-                self._waiters.popleft().release()  # ownership passes directly; _held stays True
-            else:
-                self._held = False
-
-
 class StudyDB:
     """A database file with a reader and a writer engine; thread-safe, shared by every Streamlit session."""
 
@@ -293,10 +279,9 @@ class StudyDB:
         with self._write_lock, self.write_engine.begin() as conn:
             Base.metadata.create_all(conn)
             _add_missing_columns(conn)
-            conn.exec_driver_sql("DROP VIEW IF EXISTS votes_long")
-            conn.exec_driver_sql(VOTES_LONG_SQL)
-            conn.exec_driver_sql("DROP VIEW IF EXISTS methods")
-            conn.exec_driver_sql(METHODS_VIEW_SQL)
+            for view, sql in ((vote_format.VOTES_VIEW, VOTES_LONG_SQL), (vote_format.METHODS_VIEW, METHODS_VIEW_SQL)):
+                conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
+                conn.exec_driver_sql(sql)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -37,7 +37,7 @@ def new_public_id() -> str:
 
 def slot_timeout(study: Study) -> timedelta:
     """How long an unfinished participant may be quiet before their slot goes back to the pool."""
-    return timedelta(minutes=float(study.options.get("slot_timeout_minutes") or 60))
+    return timedelta(minutes=float(study.options.slot_timeout_minutes))
 
 
 def held_slots(s: Session, study: Study, now: datetime) -> set[int]:
@@ -53,7 +53,7 @@ def refusal(s: Session, study: Study, now: datetime) -> str | None:
     """Why a newcomer cannot join now, or None if they can."""
     if study.status != "open":
         return NOT_OPEN
-    cap = study.options.get("max_participants")
+    cap = study.options.max_participants
     if cap is not None and len(held_slots(s, study, now)) >= cap:
         return FULL
     return None
@@ -121,7 +121,7 @@ def _add_trials(s: Session, study: Study, participant_id: int, slot: int) -> Non
     for cand in s.scalars(select(Candidate).where(Candidate.study_id == study.id)):
         by_label[(cand.item_id or 0, cand.label if cand.item_id else f"{CATCH_LABEL}:{cand.face_id}")] = cand.id
     plan = participant_plan(study.seed, slot, sorted(items), study.methods,
-                            study.options.get("trials_per_participant"), study.options.get("catch_trials", 0))
+                            study.options.trials_per_participant, study.options.catch_trials)
     for ordinal, planned in enumerate(plan):
         item = items[planned.item_key]
         layout = [by_label[(0, f"{CATCH_LABEL}:{item.face_id}")] if label == CATCH_LABEL

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from study_app.db import Candidate, Item, Participant, Study, StudyDB, Trial, Vote, utcnow
 from study_app.settings import CATCH_QUESTIONS, PROLIFIC_COMPLETE_URL, QUESTIONS
+from study_app.spec import StudyOptions
 
 @dataclass(frozen=True)
 class StudyView:
@@ -20,13 +20,13 @@ class StudyView:
     name: str
     image_dir: Path
     n_methods: int
-    options: dict[str, Any]
+    options: StudyOptions
     status: str
 
     @property
     def recruitment(self) -> str:
-        """prolific, link or pilot; studies built before the modes existed are anonymous links."""
-        return self.options.get("recruitment") or "link"
+        """prolific, link or pilot."""
+        return self.options.recruitment
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def load_study(db: StudyDB, study_id: int) -> StudyView:
         if study is None:
             raise LookupError(f"no study with id {study_id}")
         return StudyView(study.id, study.name, images_root(db, study.image_dir), len(study.methods),
-                         dict(study.options), study.status)
+                         study.options, study.status)
 
 
 def finish_instructions(db: StudyDB, participant_id: int) -> None:
@@ -89,30 +89,30 @@ def finish_instructions(db: StudyDB, participant_id: int) -> None:
                   .values(instructions_done_at=now, last_seen_at=now))
 
 
-_T = Trial.__table__
-_P = Participant.__table__
-_VOTE_INSERT = sqlite_insert(Vote.__table__).on_conflict_do_nothing(
-    index_elements=["participant_id", "trial_id", "question"])
+# The hot paths (progress, show, submit) run these ORM statements on a plain connection: no session, no
+# identity map, the same typed columns.
+_VOTE_INSERT = sqlite_insert(Vote).on_conflict_do_nothing(index_elements=["participant_id", "trial_id", "question"])
 
 
 def progress(db: StudyDB, participant_id: int) -> Progress:
     """The participant's state read from the database: the first unanswered trial is the current one."""
     with db.read_conn() as conn:
         head = conn.execute(
-            select(_P.c.public_id, _P.c.instructions_done_at, _P.c.finished_at, _P.c.excluded, Study.image_dir,
-                   select(func.count()).where(_T.c.participant_id == participant_id).scalar_subquery(),
-                   select(func.count()).where(_T.c.participant_id == participant_id,
-                                              _T.c.answered_at.isnot(None)).scalar_subquery())
-            .join(Study.__table__, Study.id == _P.c.study_id).where(_P.c.id == participant_id)).one_or_none()
+            select(Participant.public_id, Participant.instructions_done_at, Participant.finished_at,
+                   Participant.excluded, Study.image_dir,
+                   select(func.count()).where(Trial.participant_id == participant_id).scalar_subquery(),
+                   select(func.count()).where(Trial.participant_id == participant_id,
+                                              Trial.answered_at.isnot(None)).scalar_subquery())
+            .join(Study, Study.id == Participant.study_id).where(Participant.id == participant_id)).one_or_none()
         if head is None:
             raise LookupError(f"no participant {participant_id}")
         public_id, instructions_at, finished_at, excluded, image_dir, total, answered = head
         current = conn.execute(
-            select(_T.c.id, _T.c.ordinal, _T.c.is_catch, _T.c.layout, Item.expression, Item.input_token,
-                   _T.c.shown_at)
-            .join(Item.__table__, Item.id == _T.c.item_id)
-            .where(_T.c.participant_id == participant_id, _T.c.answered_at.is_(None))
-            .order_by(_T.c.ordinal).limit(1)).one_or_none()
+            select(Trial.id, Trial.ordinal, Trial.is_catch, Trial.layout, Item.expression, Item.input_token,
+                   Trial.shown_at)
+            .join(Item, Item.id == Trial.item_id)
+            .where(Trial.participant_id == participant_id, Trial.answered_at.is_(None))
+            .order_by(Trial.ordinal).limit(1)).one_or_none()
         view = None
         if current is not None:
             trial_id, ordinal, is_catch, layout, expression, input_token, shown_at = current
@@ -128,21 +128,21 @@ def mark_shown(db: StudyDB, trial_id: int) -> None:
     """Stamp the first render of a trial (its images sent to the browser); response times run from it."""
     with db.write_conn() as conn:
         now = utcnow()
-        stamped = conn.execute(update(_T).where(_T.c.id == trial_id, _T.c.shown_at.is_(None))
-                               .values(shown_at=now).returning(_T.c.participant_id)).scalar()
+        stamped = conn.execute(update(Trial).where(Trial.id == trial_id, Trial.shown_at.is_(None))
+                               .values(shown_at=now).returning(Trial.participant_id)).scalar()
         if stamped is not None:
-            conn.execute(update(_P).where(_P.c.id == stamped).values(last_seen_at=now))
+            conn.execute(update(Participant).where(Participant.id == stamped).values(last_seen_at=now))
 
 
 def submit(db: StudyDB, participant_id: int, trial_id: int, answers: dict[str, int]) -> SubmitResult:
     """Store the answers (screen positions) of one trial in one transaction; repeating it is a no-op."""
     with db.write_conn() as conn:
-        row = conn.execute(select(_T.c.participant_id, _T.c.answered_at, _T.c.shown_at, _T.c.layout, _T.c.is_catch)
-                           .where(_T.c.id == trial_id)).one_or_none()
+        row = conn.execute(select(Trial.participant_id, Trial.answered_at, Trial.shown_at, Trial.layout, Trial.is_catch)
+                           .where(Trial.id == trial_id)).one_or_none()
         if row is None or row.participant_id != participant_id:
             raise LookupError("this trial does not belong to this participant")
         if row.answered_at is not None:
-            finished = conn.execute(select(_P.c.finished_at).where(_P.c.id == participant_id)).scalar()
+            finished = conn.execute(select(Participant.finished_at).where(Participant.id == participant_id)).scalar()
             return SubmitResult(stored=False, finished=finished is not None)
         wanted = questions_for(bool(row.is_catch))
         if set(answers) != set(wanted):
@@ -158,22 +158,22 @@ def submit(db: StudyDB, participant_id: int, trial_id: int, answers: dict[str, i
         conn.execute(_VOTE_INSERT, [dict(participant_id=participant_id, trial_id=trial_id, question=q,
                                          candidate_id=layout[pos], position=pos, response_ms=response_ms,
                                          answered_at=now) for q, pos in answers.items()])
-        conn.execute(update(_T).where(_T.c.id == trial_id).values(answered_at=now, shown_at=shown))
+        conn.execute(update(Trial).where(Trial.id == trial_id).values(answered_at=now, shown_at=shown))
         if row.is_catch:
             right = dict(conn.execute(select(Candidate.id, Candidate.matches_input)
                                       .where(Candidate.id.in_(layout))).all())
             if not all(right[layout[pos]] for pos in answers.values()):
-                options = conn.execute(select(Study.options).join(_P, _P.c.study_id == Study.id)
-                                       .where(_P.c.id == participant_id)).scalar()
-                limit = int(options.get("exclude_after_failed_checks", 2))
-                failures = _P.c.catch_failures + 1
-                conn.execute(update(_P).where(_P.c.id == participant_id).values(
+                options = conn.execute(select(Study.options).join(Participant, Participant.study_id == Study.id)
+                                       .where(Participant.id == participant_id)).scalar()
+                limit = options.exclude_after_failed_checks
+                failures = Participant.catch_failures + 1
+                conn.execute(update(Participant).where(Participant.id == participant_id).values(
                     catch_failures=failures, excluded=(failures >= limit) if limit > 0 else False))
         # The next trial is not stamped here: its clock starts when it is rendered, not when this commit lands.
-        upcoming = conn.execute(select(func.count()).where(_T.c.participant_id == participant_id,
-                                                           _T.c.answered_at.is_(None))).scalar()
+        upcoming = conn.execute(select(func.count()).where(Trial.participant_id == participant_id,
+                                                           Trial.answered_at.is_(None))).scalar()
         seen = {"last_seen_at": now} if upcoming else {"last_seen_at": now, "finished_at": now}
-        conn.execute(update(_P).where(_P.c.id == participant_id).values(**seen))
+        conn.execute(update(Participant).where(Participant.id == participant_id).values(**seen))
         return SubmitResult(stored=True, finished=not upcoming)
 
 
@@ -182,15 +182,15 @@ def questions_for(is_catch: bool) -> tuple[str, ...]:
     return CATCH_QUESTIONS if is_catch else QUESTIONS
 
 
-def completion_code(options: dict[str, Any], excluded: bool) -> str:
+def completion_code(options: StudyOptions, excluded: bool) -> str:
     """The code a finished participant gets: the failure code if excluded and one is set, else the study's."""
-    if excluded and options.get("failed_checks_code"):
-        return options["failed_checks_code"]
-    return options.get("completion_code") or ""
+    if excluded and options.failed_checks_code:
+        return options.failed_checks_code
+    return options.completion_code
 
 
 def completion(study: StudyView, excluded: bool) -> tuple[str, str | None]:
     """The code to show and the way back: Prolific's completion link, the study's redirect (link), or none."""
     code = completion_code(study.options, excluded)
-    template = {"prolific": PROLIFIC_COMPLETE_URL, "link": study.options.get("redirect_url")}.get(study.recruitment)
+    template = {"prolific": PROLIFIC_COMPLETE_URL, "link": study.options.redirect_url}.get(study.recruitment)
     return code, (template.replace("{code}", code) if template else None)

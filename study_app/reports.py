@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import select, text, update
+from sqlalchemy import and_, case, column, func, select, table, update
 
-from study_app.db import VOTES_LONG_COLUMNS, Participant, Study, StudyDB, open_db, utcnow
+from study_app.db import VOTES_LONG_COLUMNS, Item, Participant, Study, StudyDB, Trial, open_db, utcnow
 from study_app.enrolment import held_slots, slot_timeout
 from study_app.participation import completion_code
+from vote_format import VOTES_VIEW
 
 STATUSES = ("open", "paused", "closed")
 
@@ -28,13 +29,23 @@ def studies(db: StudyDB) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "name", "methods", "options", "status", "created_at"])
 
 
+# The view as a selectable: it has no ORM class, being the contract's shape rather than the app's.
+VOTES_LONG = table(VOTES_VIEW, *(column(c) for c in VOTES_LONG_COLUMNS))
+
+
+def _frame(db: StudyDB, query) -> pd.DataFrame:
+    """A select's rows as a DataFrame with the select's column names."""
+    with db.read() as s:
+        result = s.execute(query)
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
 def votes_long(db: StudyDB, study_name: str | None = None) -> pd.DataFrame:
     """The long vote format (the votes_long view), optionally for one study; empty frame keeps the columns."""
-    query = "SELECT * FROM votes_long" + (" WHERE study_id = :study" if study_name else "")
-    with db.read() as s:
-        result = s.execute(text(query), {"study": study_name} if study_name else {})
-        frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-    return frame.reindex(columns=list(VOTES_LONG_COLUMNS))
+    query = select(VOTES_LONG)
+    if study_name:
+        query = query.where(VOTES_LONG.c.study_id == study_name)
+    return _frame(db, query).reindex(columns=list(VOTES_LONG_COLUMNS))
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -44,18 +55,13 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
 
 def participants(db: StudyDB, study_id: int) -> pd.DataFrame:
     """One row per participant: ids, progress, catch failures, exclusion."""
-    sql = """
-    SELECT p.public_id AS participant_id, p.platform_pid, p.platform_session_id, p."index" AS participant_index,
-           p.slot,
-           p.consented_at, p.finished_at,
-           SUM(t.answered_at IS NOT NULL) AS answered, COUNT(t.id) AS trials,
-           p.catch_failures, p.excluded
-    FROM participants p LEFT JOIN trials t ON t.participant_id = p.id
-    WHERE p.study_id = :study GROUP BY p.id ORDER BY p."index"
-    """
-    with db.read() as s:
-        result = s.execute(text(sql), {"study": study_id})
-        frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    frame = _frame(db, select(
+        Participant.public_id.label("participant_id"), Participant.platform_pid, Participant.platform_session_id,
+        Participant.index.label("participant_index"), Participant.slot, Participant.consented_at,
+        Participant.finished_at, _count(Trial.answered_at.is_not(None)).label("answered"),
+        func.count(Trial.id).label("trials"), Participant.catch_failures, Participant.excluded)
+        .outerjoin(Trial, Trial.participant_id == Participant.id)
+        .where(Participant.study_id == study_id).group_by(Participant.id).order_by(Participant.index))
     if not frame.empty:
         frame["excluded"] = frame["excluded"].astype(bool)
     return frame
@@ -63,17 +69,19 @@ def participants(db: StudyDB, study_id: int) -> pd.DataFrame:
 
 def item_progress(db: StudyDB, study_id: int) -> pd.DataFrame:
     """Per item: answered showings (catch trials apart) and participants still due to see it."""
-    sql = """
-    SELECT i.key AS item_id, i.item_group,
-           SUM(t.answered_at IS NOT NULL AND NOT t.is_catch) AS answered,
-           SUM(t.answered_at IS NULL AND NOT t.is_catch) AS pending,
-           SUM(t.answered_at IS NOT NULL AND t.is_catch) AS catch_answered
-    FROM items i LEFT JOIN trials t ON t.item_id = i.id
-    WHERE i.study_id = :study GROUP BY i.id ORDER BY i.key
-    """
-    with db.read() as s:
-        result = s.execute(text(sql), {"study": study_id})
-        return pd.DataFrame(result.all(), columns=list(result.keys()))
+    answered, ordinary = Trial.answered_at.is_not(None), Trial.is_catch.is_(False)
+    return _frame(db, select(
+        Item.key.label("item_id"), Item.item_group,
+        _count(and_(answered, ordinary)).label("answered"),
+        _count(and_(Trial.answered_at.is_(None), ordinary)).label("pending"),
+        _count(and_(answered, Trial.is_catch.is_(True))).label("catch_answered"))
+        .outerjoin(Trial, Trial.item_id == Item.id)
+        .where(Item.study_id == study_id).group_by(Item.id).order_by(Item.key))
+
+
+def _count(condition):
+    """How many joined rows meet the condition (0 where the outer join found none)."""
+    return func.sum(case((condition, 1), else_=0))
 
 
 def method_progress(votes: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +126,7 @@ def places(db: StudyDB, study_id: int) -> tuple[int, int | None, str]:
         study = s.get(Study, study_id)
         if study is None:
             raise LookupError(f"no study with id {study_id}")
-        return len(held_slots(s, study, utcnow())), study.options.get("max_participants"), study.status
+        return len(held_slots(s, study, utcnow())), study.options.max_participants, study.status
 
 
 def set_status(db: StudyDB, study_id: int, status: str) -> None:

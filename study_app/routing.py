@@ -52,7 +52,7 @@ def find_study(db: StudyDB, params: Mapping[str, str], demo: bool) -> int | None
     if "STUDY_ID" in params:
         with db.read() as s:
             for study_id, options in s.execute(select(Study.id, Study.options)):
-                if (options.get("prolific_study_id") or "") == params["STUDY_ID"].lower():
+                if (options.prolific_study_id or "") == params["STUDY_ID"].lower():
                     return study_id
         return None
     if os.environ.get("USGAN_STUDY_NAME"):
@@ -66,7 +66,7 @@ def identity_problem(study: StudyView, params: Mapping[str, str]) -> bool:
     if study.recruitment == "prolific":
         # Prolific's form exactly, and its own study: a '<pid>_' variant or another study's link never enters.
         return (pid is None or not PROLIFIC_ID_RE.match(pid.lower())
-                or params.get("STUDY_ID", "").lower() != study.options.get("prolific_study_id"))
+                or params.get("STUDY_ID", "").lower() != study.options.prolific_study_id)
     if study.recruitment == "link":
         return any(key in params for key in PLATFORM_PARAMS)  # a Prolific link to an anonymous study
     return False  # pilot: anonymous, or Prolific's preview ids without the study id check

@@ -6,14 +6,14 @@ import os
 import sys
 from pathlib import Path
 
+from vote_format import CATCH_LABEL, QUESTIONS, default_db_path  # noqa: F401 - the app's names for the contract's
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_STIMULI_DIR = PACKAGE_DIR / "demo_stimuli"
 
 EXPRESSIONS = ("afraid", "angry", "disgusted", "happy", "neutral", "sad", "surprised")
 
-# Order matters: it is the order on screen and the order of the paper's Figure 9 panels.
-QUESTIONS = ("realism", "expression", "identity")
 QUESTION_TEXT = {
     "realism": "Which image looks most realistic (without considering the expression)?",
     "expression": "Which image shows the most convincing **{expression}** expression?",
@@ -23,9 +23,6 @@ QUESTION_TEXT = {
 # A catch trial asks only this, with an explicit instruction to pick the copy of the input (Prolific's rule:
 # instructed checks only); one vote row per catch trial, so failed rows count failed checks.
 CATCH_QUESTIONS = ("identity",)
-
-# Label of the unaltered copy of the input on a catch trial; the known right answer.
-CATCH_LABEL = "catch_correct"
 
 # What anyone sees when a page fails; the details (paths, SQL, traceback) go to the server's log only.
 SERVER_ERROR = ("Something went wrong on our side. Your answers so far are saved; please reload the page "
@@ -37,12 +34,6 @@ RECRUITMENT_MODES = ("prolific", "link", "pilot")
 
 # Prolific's completion redirect; {code} is the study's completion code.
 PROLIFIC_COMPLETE_URL = "https://app.prolific.com/submissions/complete?cc={code}"
-
-
-def default_db_path() -> Path:
-    """`USGAN_STUDY_DB` if set, else `<repo root>/var/study.sqlite`; the analysis script reads the same default."""
-    env = os.environ.get("USGAN_STUDY_DB")
-    return Path(env) if env else REPO_ROOT / "var" / "study.sqlite"
 
 
 def demo_enabled() -> bool:

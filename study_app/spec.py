@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from study_app.settings import EXPRESSIONS, RECRUITMENT_MODES
+from vote_format import DEFAULT_MAX_FAILED_CATCH
 
 # Study names are also the `study` URL parameter: no characters a URL would change ('+' is a space there).
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -37,7 +38,7 @@ class StudySpec:
     trials_per_participant: int | None = None
     completion_code: str | None = None
     failed_checks_code: str | None = None
-    exclude_after_failed_checks: int = 2
+    exclude_after_failed_checks: int = DEFAULT_MAX_FAILED_CATCH
     redirect_url: str | None = None
     image_size: int = 256
     recruitment: str = "link"
@@ -96,21 +97,36 @@ def check_settings(spec: StudySpec, n_items: int | None = None) -> None:
         raise StudyBuildError("cannot build the study:\n  " + "\n  ".join(problems))
 
 
-def study_options(spec: StudySpec) -> dict[str, Any]:
-    """The options stored with the study and read by the pages and the analysis."""
-    return {
-        "catch_trials": spec.catch_trials,
-        "trials_per_participant": spec.trials_per_participant,
-        "completion_code": spec.completion_code or secrets.token_hex(4).upper(),
-        "failed_checks_code": spec.failed_checks_code,
-        "exclude_after_failed_checks": spec.exclude_after_failed_checks,
-        "redirect_url": spec.redirect_url,
-        "image_size": spec.image_size,
-        "recruitment": spec.recruitment,
-        "prolific_study_id": spec.prolific_study_id,
-        "max_participants": spec.max_participants,
-        "slot_timeout_minutes": spec.slot_timeout_minutes,
-    }
+@dataclass(frozen=True)
+class StudyOptions:
+    """The settings stored with a study (a JSON column) and read by the pages; the defaults fill older rows."""
+
+    catch_trials: int = 2
+    trials_per_participant: int | None = None   # None: every item
+    completion_code: str = ""
+    failed_checks_code: str | None = None
+    exclude_after_failed_checks: int = DEFAULT_MAX_FAILED_CATCH   # 0: no exclusion
+    redirect_url: str | None = None
+    image_size: int = 256
+    recruitment: str = "link"
+    prolific_study_id: str | None = None
+    max_participants: int | None = None   # None: no cap
+    slot_timeout_minutes: float = 60.0
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> StudyOptions:
+        """Options from the stored JSON; keys this version does not know are ignored, missing ones defaulted."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (stored or {}).items() if k in known and v is not None})
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def study_options(spec: StudySpec) -> StudyOptions:
+    """The options stored with the study; a study without its own completion code gets a random one."""
+    kept = {f.name: getattr(spec, f.name) for f in fields(StudyOptions)}
+    return StudyOptions(**{**kept, "completion_code": spec.completion_code or secrets.token_hex(4).upper()})
 
 
 def participant_link(name: str, recruitment: str) -> str:

@@ -1,0 +1,1 @@
+"""The test suite, one folder per product (usgan, study_app, analysis, cluster); tests may import any product."""

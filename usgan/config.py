@@ -1,13 +1,12 @@
 """Every setting of a US-GAN run, with the paper's defaults in one place, and the named presets.
 
     from usgan.config import preset
-    cfg = preset("demo", iters=500)     # a CPU-sized run on the synthetic faces
+    cfg = preset("demo", optim__num_iters=500)   # a CPU-sized run on the synthetic faces
     cfg = preset("paper")               # the authors' settings: 200k iterations, batch 8, KDEF+RaFD+CFEE
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,9 +108,6 @@ class Config:
 
     def save(self, path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-    def pretty(self) -> str:
-        return json.dumps(self.to_dict(), indent=1)
 
 
 class ConfigError(ValueError):

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .checkpoints import load_generator
 from .cli_common import UsageError, parser, resolve_config, run
@@ -33,19 +32,13 @@ from .data.expressions import EXPRESSIONS, parse_targets
 from .metrics.identity import LOCAL_FVS_LABEL, encode, squared_distances, verification_scores
 from .metrics.image_quality import image_scores
 from .run_outputs import to_uint8
+from .translate import translate
 
 
-@torch.no_grad()
-def translate(G, images_uint8: torch.Tensor, target: int, batch_size: int = 32) -> torch.Tensor:
+def translate_uint8(G, images_uint8: torch.Tensor, target: int, batch_size: int = 32) -> torch.Tensor:
     """uint8 faces -> uint8 outputs for one target, clamped only when converted, as the authors save them."""
-    G = getattr(G, "module", G).eval()
-    dev = next(G.parameters()).device
-    outs = []
-    for s in range(0, len(images_uint8), batch_size):
-        x = images_uint8[s:s + batch_size].float().div(127.5).sub(1).to(dev)
-        c = F.one_hot(torch.full((len(x),), target, dtype=torch.long), G.c_dim).float().to(dev)
-        outs.append(to_uint8(G(x, c)))
-    return torch.cat(outs)
+    return torch.cat([to_uint8(translate(G, b.float().div(127.5).sub(1), torch.full((len(b),), target)))
+                      for b in images_uint8.split(batch_size)])
 
 
 def choose_classifier(data, cfg, fer_weights=None, progress=True):
@@ -53,9 +46,7 @@ def choose_classifier(data, cfg, fer_weights=None, progress=True):
     synthetic = all(r.source == "synthetic" for r in data.records)
     if synthetic and not fer_weights:
         from .metrics.expression_classifier import load_or_train, predict
-        d = cfg.data
-        tag = f"synthetic{d.synthetic_identities}-s{d.synthetic_seed}-{data.images.shape[-1]}px"
-        net, acc = load_or_train(data, d.cache_dir, tag, progress=progress)
+        net, acc = load_or_train(data, cfg.data.cache_dir, progress=progress)
         return (lambda x: predict(net, x)), {"name": "independent CNN trained on the synthetic ground truth",
                                                "accuracy_on_its_test_split": acc}
     if fer_weights:
@@ -118,7 +109,7 @@ def evaluate(G, data, targets=None, classifier=None, batch_size=32, max_faces=No
         pos = jobs[k]
         if len(pos) == 0:
             continue
-        out = translate(G, inputs[pos], k, batch_size)
+        out = translate_uint8(G, inputs[pos], k, batch_size)
         enc_out = encode(out, batch_size, bar)
         d2 = squared_distances(enc_in[pos], enc_out)
         fvs = verification_scores(enc_in[pos], enc_out)

@@ -25,13 +25,14 @@ import torch
 
 from .checkpoints import load_generator
 from .cli_common import UsageError, parser, resolve_config, run
+from .translate import unwrap
 
 OPSET = 18
 
 
 def export_onnx(G, path, image_size: int, opset: int = OPSET) -> Path:
     """Write G as ONNX with a symbolic batch dimension (torch.export-based exporter)."""
-    G = getattr(G, "module", G).eval().float().cpu()
+    G = unwrap(G).eval().float().cpu()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.zeros(2, 3, image_size, image_size)
@@ -51,7 +52,7 @@ def check_onnx(G, path, image_size: int, batch: int = 7, seed: int = 0) -> dict:
     """Largest |ONNX Runtime - PyTorch| over a random batch (every target once) and a batch of one."""
     import onnxruntime as ort
 
-    G = getattr(G, "module", G).eval().float().cpu()
+    G = unwrap(G).eval().float().cpu()
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(seed)
     diffs = {}

@@ -27,6 +27,7 @@ from .cli_common import UsageError
 from .data.align import center_crop, detect_faces
 from .data.expressions import EXPRESSIONS, to_label
 from .run_outputs import to_uint8
+from .translate import translate, unwrap
 
 # PIL refuses images above 2x this as possible decompression bombs; real camera photos stay far below.
 MAX_PIXELS = 400_000_000
@@ -112,20 +113,17 @@ def crops_tensor(crops: list[Image.Image]) -> torch.Tensor:
 @torch.no_grad()
 def edit(G, x: torch.Tensor, c: torch.Tensor, intensity=1.0) -> torch.Tensor:
     """x + a * (G(x, c) - x) for a batch x (N, 3, S, S), condition(s) c (c_dim,) or (N, c_dim), a a float or (N,)."""
-    G = getattr(G, "module", G).eval()
-    dev = next(G.parameters()).device
     c = c.expand(len(x), -1) if c.dim() == 1 else c
     a = torch.as_tensor(intensity, dtype=torch.float32).expand(len(x))
-    # One image per forward: CPU convolutions round differently with the batch size, and a face must come out
-    # the same whether it is edited alone, with others, or as one step of a morph.
-    y = torch.cat([G(x[i:i + 1].to(dev), c[i:i + 1].to(dev)).float().cpu() for i in range(len(x))])
+    # One image per forward: a face must come out the same alone, with others, or as one step of a morph.
+    y = translate(G, x, c, batch_size=1).float().cpu()
     # lerp returns x itself at a = 0 and G's output itself at a = 1, so both ends are bit-exact.
     return torch.lerp(x.float(), y, a.view(-1, 1, 1, 1))
 
 
 def translate_all(G, crops: list[Image.Image]) -> torch.Tensor:
     """(faces, 7, 3, S, S) float outputs for every face and expression, one batch per face."""
-    eye = torch.eye(getattr(G, "module", G).c_dim)
+    eye = torch.eye(unwrap(G).c_dim)
     return torch.stack([edit(G, crops_tensor([crop]).expand(len(eye), -1, -1, -1), eye) for crop in crops])
 
 

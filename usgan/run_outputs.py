@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from .data.expressions import EXPRESSIONS
+from .translate import translate
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -80,17 +81,7 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 def sample_grid(engine_or_G, faces: torch.Tensor, c_dim: int = 7) -> Image.Image:
     """Rows: faces; columns: the input, then the face translated to each of the seven expressions."""
     G = getattr(engine_or_G, "G", engine_or_G)
-    G = getattr(G, "module", G)
-    dev = next(G.parameters()).device
-    was = G.training
-    G.eval()
-    with torch.no_grad():
-        cols = [faces]
-        for k in range(c_dim):
-            c = torch.zeros(len(faces), c_dim, device=dev)
-            c[:, k] = 1
-            cols.append(G(faces.to(dev), c).cpu())
-    G.train(was)
+    cols = [faces] + [translate(G, faces, torch.full((len(faces),), k)).cpu() for k in range(c_dim)]
     n, s = len(faces), faces.shape[-1]
     grid = torch.stack(cols, 1)                      # (n, 8, 3, s, s)
     grid = to_uint8(grid).permute(0, 3, 1, 4, 2).reshape(n * s, (c_dim + 1) * s, 3)
@@ -108,5 +99,3 @@ def save_sample_grid(engine, faces, path) -> Path:
     sample_grid(engine, faces).save(path)
     return path
 
-
-GRID_COLUMNS = ("input",) + EXPRESSIONS

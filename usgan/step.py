@@ -8,7 +8,6 @@ The Ray launcher (train.py) wraps G and D in DDP with `engine.wrap(fn)`; nothing
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +17,7 @@ from .config import Config
 from .losses import USGANLoss
 from .matmul_conv import use_matmul_convs
 from .models import Discriminator, Generator
+from .translate import unwrap
 
 
 def build_networks(cfg: Config):
@@ -91,12 +91,6 @@ class Engine:
             self._compiled = (self.G, torch.compile(self.G, dynamic=False))
         return self._compiled[1]
 
-    def _autocast(self):
-        """The bf16 context of speed.bf16 (the loss applies it per network; kept for callers outside the step)."""
-        if self.cfg.speed.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _set_lr(self) -> None:
         o = self.cfg.optim
         for opt, base in ((self.g_opt, o.g_lr), (self.d_opt, o.d_lr)):
@@ -141,25 +135,12 @@ class Engine:
         out["lr"] = self.g_opt.param_groups[0]["lr"]
         return out
 
-    @torch.no_grad()
-    def translate(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """G(x, one_hot(labels)) with per-image normalisation, as at the authors' test time."""
-        G = getattr(self.G, "module", self.G)
-        was_training = G.training
-        G.eval()
-        try:
-            return G(x.to(self.device), F.one_hot(labels.to(self.device), self.cfg.model.c_dim).float())
-        finally:
-            G.train(was_training)
-
     def state_dict(self) -> dict:
-        unwrap = lambda m: getattr(m, "module", m)  # noqa: E731 - DDP keeps the real module in .module
         return {"G": unwrap(self.G).state_dict(), "D": unwrap(self.D).state_dict(),
                 "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
                 "iteration": self.iteration}
 
     def load_state_dict(self, sd: dict) -> None:
-        unwrap = lambda m: getattr(m, "module", m)  # noqa: E731
         unwrap(self.G).load_state_dict(sd["G"])
         unwrap(self.D).load_state_dict(sd["D"])
         self.g_opt.load_state_dict(sd["g_opt"])

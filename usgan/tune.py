@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ConfigError, apply_overrides, preset, validate
+from .config import ConfigError, validate
+from .launch import config_from_cli
 
 PAPER = {"lambda_cls": 1.0, "lambda_rec": 1.0, "lambda_gp": 10.0}
 DEFAULT_SPACE = {"lambda_cls": (0.1, 10.0), "lambda_rec": (0.1, 10.0), "lambda_gp": (1.0, 100.0)}
@@ -97,29 +98,22 @@ def _trial_driver(config: dict, prepared: dict | None = None) -> None:
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from .config import from_dict
-    from .train import run
+    from .launch import run_training
 
     cfg = from_dict(config["base"])
     for k in ("lambda_cls", "lambda_rec", "lambda_gp"):
         setattr(cfg.loss, k, float(config[k]))
     cfg.run.name = f"{config['search_name']}/{ray.tune.get_context().get_trial_id()}"
-    run(cfg, quiet=True, callbacks=[TuneReportCallback()], prepared=prepared)
+    run_training(cfg, quiet=True, callbacks=[TuneReportCallback()], prepared=prepared)
 
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     try:
         space = parse_space(a.space)
-        cfg = preset(a.preset)
-        if a.data:
-            cfg.data.sources = a.data
-        if a.iters:
-            cfg.optim.num_iters = a.iters
-            cfg.optim.num_iters_decay = min(cfg.optim.num_iters_decay, a.iters // 2)
-        apply_overrides(cfg, a.set)
+        cfg = config_from_cli(a)
         cfg.run.validate_every = a.validate_every or max(1, cfg.optim.num_iters // 4)
         cfg.run.checkpoint_every = cfg.run.validate_every
-        cfg.run.storage = a.storage
         if a.trials < 1:
             raise ConfigError("--trials must be >= 1")
         validate(cfg)
@@ -134,19 +128,17 @@ def _search(a, cfg, space) -> int:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from .train import plan_resources, prepare
+    from .launch import cluster_plan, init_ray, prepare, resolve_storage
 
-    storage = str(Path(a.storage).expanduser().resolve()) if "://" not in a.storage else a.storage
+    storage = resolve_storage(a.storage)
     out_dir = Path(storage) / a.name
     t0 = time.time()
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"))
+    init_ray()
     out_dir.mkdir(parents=True, exist_ok=True)
     # Data and classifier once, shared by every trial through the object store.
     prepared = prepare(cfg, quiet=False, split_dir=out_dir)
     cluster = ray.cluster_resources()
-    node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU")]
-    plan = plan_resources(cfg, cluster, node_cpus)
+    plan = cluster_plan(cfg)
     per_trial_cpu = plan["num_workers"] * plan["resources_per_worker"]["CPU"]
     per_trial_gpu = plan["num_workers"] * plan["resources_per_worker"].get("GPU", 0)
     fits = [int(cluster.get("CPU", 1) // per_trial_cpu)]

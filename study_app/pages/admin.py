@@ -11,16 +11,16 @@ import streamlit as st
 from study_app import reports
 from study_app.admin_auth import authorized
 from study_app.participant_page import shared_db
-from study_app.spec import participant_link
+from study_app.spec import StudyOptions, participant_link
 
 STATUS_ACTIONS = {"open": ("Pause", "Close"), "paused": ("Open", "Close"), "closed": ()}
 
 
 def preference_chart(votes: pd.DataFrame, methods: list[str], max_failed_catch: int | None) -> None:
-    """The analysis scripts' preference table and bar chart; a clear note if they are unavailable."""
+    """The analysis package's preference table and bar chart; a clear note where it is not installed."""
     try:
-        from analysis.chart import plot_preferences
-        from analysis.report import preference_table
+        # The one import of analysis in the app, through its public API (analysis/preferences.py).
+        from analysis.preferences import plot_preferences, preference_table
     except ImportError as err:
         st.info(f"The preference chart needs the `analysis` package (analysis/preferences.py): {err}")
         return
@@ -38,13 +38,13 @@ def preference_chart(votes: pd.DataFrame, methods: list[str], max_failed_catch: 
     st.dataframe(table, hide_index=True)
 
 
-def status_controls(study_id: int, options: dict) -> None:
+def status_controls(study_id: int, options: StudyOptions) -> None:
     """Status, places against the cap, and the buttons that open, pause or close the study to newcomers."""
     db = shared_db()
     held, cap, status = reports.places(db, study_id)
     st.markdown(f"**Status: {status}.** Places held (finished or active, not excluded): {held}"
                 f"{f' of {cap}' if cap else ' (no cap)'}; a place is given back after "
-                f"{options.get('slot_timeout_minutes') or 60:g} quiet minutes. Paused or closed: nobody new "
+                f"{options.slot_timeout_minutes:g} quiet minutes. Paused or closed: nobody new "
                 "starts, everyone already in may finish. Closing is final.")
     for column, action in zip(st.columns(4), STATUS_ACTIONS[status]):
         if column.button(action, key=f"admin_{action.lower()}"):
@@ -52,9 +52,9 @@ def status_controls(study_id: int, options: dict) -> None:
             st.rerun()
 
 
-def exclusion_rule(options: dict) -> int | None:
+def exclusion_rule(options: StudyOptions) -> int | None:
     """The study's rule, or an override typed here; says which one the chart uses. None: the study's."""
-    own = int(options.get("exclude_after_failed_checks", 2))
+    own = options.exclude_after_failed_checks
     override = st.checkbox(f"Override the study's exclusion rule (exclude after {own} failed checks)",
                            key="admin_override")
     if not override:
@@ -80,8 +80,8 @@ def render() -> None:
     name = st.selectbox("Study", list(all_studies["name"]), index=0, key="admin_study")
     row = all_studies.set_index("name").loc[name]
     study_id, options = int(row["id"]), row["options"]
-    st.caption(f"Database: {db.path}. Recruitment: {options.get('recruitment') or 'link'}. Participant link: "
-               f"`{participant_link(name, options.get('recruitment') or 'link')}`")
+    st.caption(f"Database: {db.path}. Recruitment: {options.recruitment}. Participant link: "
+               f"`{participant_link(name, options.recruitment)}`")
     status_controls(study_id, options)
 
     votes = reports.votes_long(db, name)

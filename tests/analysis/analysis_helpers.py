@@ -10,30 +10,24 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[2]
+from vote_format import COLUMNS, VOTES_VIEW
 
-LONG_COLUMNS = (
-    "participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",
-    "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at",
-)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_study_db(path: Path, votes: pd.DataFrame | None = None, methods: dict[str, list[str]] | None = None) -> Path:
     """Write a SQLite file whose `votes_long` view exposes `votes`, optionally with a `methods` view per study."""
     con = sqlite3.connect(path)
     # A normalised store behind the view, as the app has: analysis must read the view, not a table of that name.
-    con.execute("CREATE TABLE answers (id INTEGER PRIMARY KEY, participant TEXT, study TEXT, item TEXT, face TEXT, "
-                "expression TEXT, grp TEXT, question TEXT, label TEXT, position INTEGER, is_catch INTEGER, "
-                "catch_passed INTEGER, response_ms INTEGER, shown_at TEXT, answered_at TEXT)")
-    con.execute("CREATE VIEW votes_long AS SELECT participant AS participant_id, study AS study_id, item AS item_id, "
-                "face AS face_id, expression, grp AS item_group, question, label AS method, position, is_catch, "
-                "catch_passed, response_ms, shown_at, answered_at FROM answers ORDER BY id")
+    stored = [f"v_{c}" for c in COLUMNS]
+    con.execute(f"CREATE TABLE answers (id INTEGER PRIMARY KEY, {', '.join(stored)})")
+    con.execute(f"CREATE VIEW {VOTES_VIEW} AS SELECT "
+                + ", ".join(f"{s} AS {c}" for s, c in zip(stored, COLUMNS)) + " FROM answers ORDER BY id")
     if votes is not None and len(votes):
-        rows = votes.reindex(columns=list(LONG_COLUMNS)).astype(object)
+        rows = votes.reindex(columns=list(COLUMNS)).astype(object)
         rows = rows.where(rows.notna(), None)
-        con.executemany("INSERT INTO answers (participant, study, item, face, expression, grp, question, label, "
-                        "position, is_catch, catch_passed, response_ms, shown_at, answered_at) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows.itertuples(index=False, name=None))
+        con.executemany(f"INSERT INTO answers ({', '.join(stored)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                        rows.itertuples(index=False, name=None))
     if methods is not None:
         con.execute("CREATE TABLE study_methods (id INTEGER PRIMARY KEY, study TEXT, name TEXT)")
         con.executemany("INSERT INTO study_methods (study, name) VALUES (?, ?)",

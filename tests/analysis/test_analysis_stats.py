@@ -229,15 +229,17 @@ def test_header_only_csv_and_broken_files_are_clear_errors(tmp_path):
         preference_table(pd.DataFrame(columns=["participant_id", "item_id", "question", "method"]))
 
 
-def test_method_list_from_a_studies_json_column(tmp_path):
-    db = make_study_db(tmp_path / "s.sqlite", votes_from({("p1", "i1"): "B"}))
-    con = sqlite3.connect(db)
+def test_method_list_comes_from_the_methods_view(tmp_path):
+    votes = votes_from({("p1", "i1"): "B"})
+    _, declared = read_db(make_study_db(tmp_path / "s.sqlite", votes, methods={"s1": ["A", "B", "C"]}))
+    assert declared == [("s1", "A"), ("s1", "B"), ("s1", "C")]
+    db = make_study_db(tmp_path / "t.sqlite", votes)
+    con = sqlite3.connect(db)   # other tables are the app's business: only the contract's view declares methods
     con.execute("CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT, methods JSON)")
     con.execute("INSERT INTO studies (name, methods) VALUES ('s1', '[\"A\", \"B\", \"C\"]')")
     con.commit()
     con.close()
-    _, declared = read_db(db)
-    assert declared == [("s1", "A"), ("s1", "B"), ("s1", "C")]
+    assert read_db(db)[1] == []
 
 
 def _touch(path):

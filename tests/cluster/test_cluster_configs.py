@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from usgan.config import PRESETS
-from usgan.train import build_parser, config_from_args
+from usgan.config import validate
+from usgan.launch import config_from_cli
+from usgan.train import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "cluster"
@@ -228,6 +230,6 @@ def test_every_train_command_parses_with_the_real_cli():
                 kind = src.partition(":")[0].strip().lower()
                 assert kind in kinds, f"unknown data kind {kind!r} in {where}"
             if a.config is None:
-                config_from_args(a)    # --set keys and values, and the resolved settings, are valid
+                validate(config_from_cli(a))    # --set keys and values, and the resolved settings, are valid
             checked += 1
     assert checked >= 8

@@ -192,8 +192,7 @@ def test_demo_folder_with_missing_expressions_builds_the_common_ones(tmp_path, m
 
 def test_committed_demo_stimuli_build_a_playable_study(tmp_path, monkeypatch):
     from study_app.settings import DEMO_STIMULI_DIR
-    if not (DEMO_STIMULI_DIR / "inputs").is_dir():
-        pytest.skip("study_app/demo_stimuli is not in this checkout yet")
+    assert (DEMO_STIMULI_DIR / "inputs").is_dir(), "study_app/demo_stimuli is committed with the app"
     monkeypatch.delenv("USGAN_STUDY_DEMO_DIR", raising=False)
     monkeypatch.delenv("USGAN_STUDY_NAME", raising=False)
     monkeypatch.setenv("USGAN_STUDY_DEMO", "1")

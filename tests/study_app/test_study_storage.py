@@ -7,6 +7,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from study_helpers import answer_all, trial_labels
 
+import vote_format
+
 from study_app import enrolment
 from study_app import participation as part
 from study_app.db import VOTES_LONG_COLUMNS, StudyDB, Vote
@@ -215,3 +217,18 @@ def test_older_database_gains_the_new_column(tmp_path):
     con = sqlite3.connect(path)
     assert "matches_input" in {r[1] for r in con.execute("PRAGMA table_info(candidates)")}
     assert "catch_passed" in {d[0] for d in con.execute("SELECT * FROM votes_long").description}
+
+
+def test_a_database_the_app_wrote_validates_as_the_long_vote_format(db, study_id):
+    """The contract both products import: the app's view has its columns and the analysis reads it as is."""
+    from analysis.votes import apply_exclusions, read_db, validate
+    pid = enrolment.enroll(db, study_id, "p-1")
+    answer_all(db, pid, pick=lambda t, labels: labels.index(CATCH_LABEL) if t.is_catch else 0)
+    raw, declared = read_db(db.path)
+    assert tuple(raw.columns) == vote_format.COLUMNS and not vote_format.missing_columns(raw.columns)
+    votes = validate(raw, str(db.path))
+    assert set(votes["question"]) <= set(vote_format.QUESTIONS)
+    assert set(votes.loc[votes["is_catch"] == 1, "method"]) == {vote_format.CATCH_LABEL}
+    assert sorted(m for _, m in declared) == ["GANimation", "STGAN", "StarGAN", "USGAN"]
+    kept, people, repeats = apply_exclusions(votes)
+    assert len(kept) == 3 * 3 and repeats == 0 and not people["excluded"].any()

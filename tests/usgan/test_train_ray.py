@@ -1,5 +1,8 @@
 """Ray Train on this machine: DDP across two CPU workers, a worker crash mid-run, resuming by name."""
+import os
 import re
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,10 +28,24 @@ def _cfg(tmp_path, name, **over):
     return cfg
 
 
+class CrashOnce:
+    """before_step hook: the last rank dies once at `iteration`, as a lost node would look to Ray."""
+
+    def __init__(self, iteration: int, marker: Path):
+        self.iteration, self.marker = iteration, marker
+
+    def __call__(self, it: int, rank: int, world: int) -> None:
+        if it == self.iteration and rank == world - 1 and not self.marker.exists():
+            self.marker.write_text(f"crashed at iteration {it}\n")
+            # Ray's controller collects reports by polling; give it the time a real crash after a checkpoint would.
+            time.sleep(3)
+            os._exit(1)
+
+
 def test_two_ddp_workers_stay_identical(local_ray, tmp_path):
-    from usgan.train import run
+    from usgan.launch import run_training
     cfg = _cfg(tmp_path, "ddp", run__num_workers=2, run__cpus_per_worker=1)
-    result, run_dir = run(cfg, quiet=True)
+    result, run_dir = run_training(cfg, quiet=True)
     assert result.error is None
     assert result.metrics["iteration"] == cfg.optim.num_iters
     assert result.metrics["rank_param_spread"] == 0.0      # G and D parameters equal on both ranks
@@ -38,12 +55,12 @@ def test_two_ddp_workers_stay_identical(local_ray, tmp_path):
     assert list((tmp_path / "runs" / "ddp" / "samples").glob("*.png"))
 
 
-def test_worker_crash_resumes_from_last_checkpoint_and_keeps_the_schedule(local_ray, tmp_path, monkeypatch):
-    from usgan.train import FAIL_ONCE_ENV, run
+def test_worker_crash_resumes_from_last_checkpoint_and_keeps_the_schedule(local_ray, tmp_path):
+    from usgan.launch import run_training
     marker = tmp_path / "crashed.txt"
-    monkeypatch.setenv(FAIL_ONCE_ENV, f"4:{marker}")      # dies once at iteration 4; last checkpoint at 3
     cfg = _cfg(tmp_path, "crash", optim__num_iters=8, optim__num_iters_decay=6, run__log_every=1)
-    result, run_dir = run(cfg, quiet=True)
+    # Dies once at iteration 4; the last checkpoint is at 3.
+    result, run_dir = run_training(cfg, quiet=True, before_step=CrashOnce(4, marker))
     assert marker.exists(), "the injected crash never happened"
     assert result.error is None and result.metrics["iteration"] == 8
     log = (tmp_path / "runs" / "crash" / "progress.log").read_text()
@@ -54,9 +71,8 @@ def test_worker_crash_resumes_from_last_checkpoint_and_keeps_the_schedule(local_
         assert float(lr) == pytest.approx(linear_decay_lr(cfg.optim.g_lr, int(it) - 1, 8, 6), rel=1e-2)
 
     # Re-running the same name with a longer schedule continues the counter instead of starting over.
-    monkeypatch.delenv(FAIL_ONCE_ENV)
     cfg2 = _cfg(tmp_path, "crash", optim__num_iters=10, optim__num_iters_decay=6, run__log_every=1)
-    result2, _ = run(cfg2, quiet=True)
+    result2, _ = run_training(cfg2, quiet=True)
     assert result2.metrics["iteration"] == 10
     log = (tmp_path / "runs" / "crash" / "progress.log").read_text()
     assert "# resumed from iteration 8" in log

@@ -88,6 +88,13 @@ class FaceData:
     def as_float(self, idx) -> torch.Tensor:
         return self.images[idx].float().div(127.5).sub(1.0)
 
+    def tag(self) -> str:
+        """Names what a model trained on this data saw: the pixels, the labels and the split (cache keys)."""
+        h = hashlib.sha1(f"{tuple(self.images.shape)}|{self.train_idx.tolist()}".encode())
+        h.update(self.images.contiguous().numpy())
+        h.update(self.labels.contiguous().numpy())
+        return h.hexdigest()[:12]
+
 
 def load_data(data_cfg, image_size: int, split_file=None, skip_bad: bool = False, progress: bool = True) -> FaceData:
     """Read, cache and split the configured sources."""

@@ -56,9 +56,9 @@ def predict(net: ExpressionNet, x: torch.Tensor, batch_size: int = 256) -> torch
     return torch.cat([net(x[s:s + batch_size].clamp(-1, 1)).argmax(1) for s in range(0, len(x), batch_size)])
 
 
-def load_or_train(data, cache_dir, tag: str, progress=True) -> tuple[ExpressionNet, float]:
-    """The classifier for this synthetic set (trained on its train split), and its accuracy on the test split."""
-    path = Path(cache_dir).expanduser() / f"expression-classifier-{tag}.pt"
+def load_or_train(data, cache_dir, progress=True) -> tuple[ExpressionNet, float]:
+    """The classifier for this data (trained on its train split, cached by data.tag()), and its test accuracy."""
+    path = Path(cache_dir).expanduser() / f"expression-classifier-{data.tag()}.pt"
     if path.is_file():
         blob = torch.load(path, weights_only=False)
         net = ExpressionNet()

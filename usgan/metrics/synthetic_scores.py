@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from ..translate import translate, unwrap
 from .expression_classifier import predict
 
 
@@ -18,9 +18,6 @@ def translation_scores(G, data, classifier, split="test", max_faces=None, batch_
     l1_to_target: mean |output - true target| in [-1, 1] units; l1_input_to_target is the same for the
     untouched input, the number to beat (a generator that returns its input scores exactly that).
     """
-    G = getattr(G, "module", G)
-    was_training = G.training
-    G.eval()
     gt = data.ground_truth()
     idx = (data.pick_faces(split, max_faces) if faces is None else torch.as_tensor(faces)).tolist()
     c_dim = 7
@@ -31,19 +28,17 @@ def translation_scores(G, data, classifier, split="test", max_faces=None, batch_
             if k != r.label and (r.subject, k) in gt:
                 src.append(i), trg.append(gt[(r.subject, k)]), labels.append(k)
     if not src:
-        G.train(was_training)
         raise ValueError("no face in this split has a known target; translation_scores needs the synthetic set")
     correct, l1_out, l1_in, n = 0, 0.0, 0.0, 0
-    dev = next(G.parameters()).device
+    dev = next(unwrap(G).parameters()).device
     for s in range(0, len(src), batch_size):
         x = data.as_float(src[s:s + batch_size]).to(dev)
         y = data.as_float(trg[s:s + batch_size]).to(dev)
         lab = torch.tensor(labels[s:s + batch_size], device=dev)
-        out = G(x, F.one_hot(lab, c_dim).float()).clamp(-1, 1)
+        out = translate(G, x, lab).clamp(-1, 1)
         correct += int((predict(classifier, out.cpu()) == lab.cpu()).sum())
         l1_out += float((out - y).abs().mean(dim=(1, 2, 3)).sum())
         l1_in += float((x - y).abs().mean(dim=(1, 2, 3)).sum())
         n += len(lab)
-    G.train(was_training)
     return {"target_accuracy": correct / n, "l1_to_target": l1_out / n, "l1_input_to_target": l1_in / n,
             "translations": n}

@@ -1,13 +1,13 @@
 """The validation objective a run reports every few hundred iterations, and that Ray Tune optimises.
 
     expression_accuracy : share of held-out translations the independent classifier reads as the target
-    identity_error      : synthetic data: L1 to the true target / L1 of the untouched input to it
-                          (0 = perfect, 1 = no better than returning the input); real data: ACD / 0.36
-                          (0.36 is face_recognition's same-person threshold, squared)
+    identity_error      : L1 to the true target / L1 of the untouched input to it
+                          (0 = perfect, 1 = no better than returning the input)
     objective           : expression_accuracy - IDENTITY_WEIGHT * identity_error   (higher is better)
 
 Scored on 21 fixed test faces, three per source expression spread over the test subjects, each translated
-to the six other expressions (126 translations).
+to the six other expressions (126 translations). Only data whose every expression is known (the synthetic
+set) can be scored so; real datasets are evaluated with ACD by `python -m usgan.evaluate`.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class Validator:
                 "val/objective": objective(s["target_accuracy"], ident)}
 
 
-def build_validator(data, cache_dir, tag: str, progress=True) -> Validator:
+def build_validator(data, cache_dir, progress=True) -> Validator:
     """The validator for data with known targets (the synthetic set); trains its classifier once."""
     from .expression_classifier import load_or_train
     gt = data.ground_truth()
@@ -57,7 +57,7 @@ def build_validator(data, cache_dir, tag: str, progress=True) -> Validator:
     if not any((s, k) in gt for s in test_subjects for k in range(7) if k):
         raise ValueError("validation needs faces whose every expression is known (the synthetic set); "
                          "real datasets are validated with ACD by python -m usgan.evaluate")
-    net, acc = load_or_train(data, cache_dir, tag, progress)
+    net, acc = load_or_train(data, cache_dir, progress)
     if progress:
         print(f"[validation] independent expression classifier: {acc:.1%} on held-out ground truth")
     return Validator({k: v.clone() for k, v in net.state_dict().items()})

@@ -1,0 +1,145 @@
+"""What train, tune and the benchmarks share on the Ray side: the config from shared flags, storage,
+ray.init, worker resources, the data in the object store, and one Ray Train run of train.py's worker loop.
+
+    cfg = validate(config_from_cli(args))
+    result, run_dir = run_training(cfg)
+
+Imports usgan's config, data and metrics, and train.py's worker loop only when a run starts.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .config import Config, ConfigError, apply_overrides, load, preset, set_value
+
+# Flag (argparse dest) -> setting; a parser defines whichever of them it offers.
+FLAGS = {"data": "data.sources", "iters": "optim.num_iters", "decay_iters": "optim.num_iters_decay",
+         "batch_size": "optim.batch_size", "lambda_cls": "loss.lambda_cls", "lambda_rec": "loss.lambda_rec",
+         "lambda_gp": "loss.lambda_gp", "num_workers": "run.num_workers", "gpus_per_worker": "run.gpus_per_worker",
+         "cpus_per_worker": "run.cpus_per_worker", "name": "run.name", "storage": "run.storage"}
+
+
+def config_from_cli(a, base: Config | None = None) -> Config:
+    """--preset or --config (else `base`, else demo), then the direct flags, then --set; not yet validated."""
+    preset_name, config_path = getattr(a, "preset", None), getattr(a, "config", None)
+    if preset_name and config_path:
+        raise ConfigError("give either --preset or --config (a config file names its preset inside)")
+    cfg = load(config_path) if config_path else preset(preset_name) if preset_name else base or preset("demo")
+    for flag, key in FLAGS.items():
+        if getattr(a, flag, None) is not None:
+            set_value(cfg, key, getattr(a, flag))
+    if getattr(a, "iters", None) is not None and getattr(a, "decay_iters", None) is None:
+        # A shorter run still trains at full rate first: the decay takes at most its second half.
+        cfg.optim.num_iters_decay = min(cfg.optim.num_iters_decay, cfg.optim.num_iters // 2)
+    return apply_overrides(cfg, getattr(a, "set", None) or [])
+
+
+def resolve_storage(storage: str) -> str:
+    """Ray wants an absolute path or a URI."""
+    if "://" in storage:
+        return storage
+    return str(Path(storage).expanduser().resolve())
+
+
+def init_ray() -> None:
+    """Join the cluster RAY_ADDRESS names (ray job submit sets it), else start a local one."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"))
+
+
+def node_cpus() -> list[float]:
+    """CPUs of each live node that has any."""
+    import ray
+
+    return [n["Resources"]["CPU"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU")]
+
+
+def plan_resources(cfg, cluster: dict, node_cpus: list[float] | None = None) -> dict:
+    """Workers, GPUs and CPUs per worker that fit the cluster; refuses what cannot work, before any worker."""
+    gpus, cpus = int(cluster.get("GPU", 0)), float(cluster.get("CPU", 1))
+    node_cpus = node_cpus or [cpus]
+    r = cfg.run
+    if r.gpus_per_worker > 0 and gpus == 0:
+        raise ConfigError(f"--gpus-per-worker {r.gpus_per_worker:g} asked for GPUs, but this Ray cluster has none "
+                          f"({cpus:g} CPUs); drop the flag to train on CPU workers")
+    if gpus > 0:
+        gpw = r.gpus_per_worker or 1.0
+        n = r.num_workers or int(gpus // gpw)          # every GPU of the cluster becomes a DDP worker
+        if n * gpw > gpus:
+            raise ConfigError(f"{n} workers x {gpw:g} GPU need {n * gpw:g} GPUs; the cluster has {gpus}: "
+                              "lower --num-workers")
+        cpw = r.cpus_per_worker or 1.0
+        return {"num_workers": n, "use_gpu": True, "resources_per_worker": {"CPU": cpw, "GPU": gpw},
+                "threads": max(1, int(cpw))}
+    # CPU only: one worker per node owning that node's cores (DDP inside one machine's CPUs only adds copies).
+    n = r.num_workers or len(node_cpus)
+    cpw = r.cpus_per_worker or max(1.0, min(node_cpus) if n <= len(node_cpus) else cpus // n)
+    if n * cpw > cpus:
+        raise ConfigError(f"{n} workers x {cpw:g} CPUs need {n * cpw:g} CPUs; the cluster has {cpus:g}: "
+                          "lower --num-workers or --cpus-per-worker (fractions are allowed)")
+    return {"num_workers": n, "use_gpu": False, "resources_per_worker": {"CPU": cpw}, "threads": max(1, int(cpw))}
+
+
+def cluster_plan(cfg) -> dict:
+    """plan_resources for the cluster this driver is connected to."""
+    import ray
+
+    return plan_resources(cfg, ray.cluster_resources(), node_cpus())
+
+
+def prepare(cfg, skip_bad=False, quiet=False, split_dir=None) -> dict:
+    """Read and decode the data on the driver (a bad path fails here, in one line, before Ray starts), then
+    hand it, and the validator when validation is on, to Ray's object store for every worker on every node."""
+    import ray
+
+    from .data import load_data
+
+    data = load_data(cfg.data, cfg.model.image_size, split_file=(Path(split_dir) / "split.json") if split_dir else None,
+                     skip_bad=skip_bad, progress=not quiet)
+    print(f"[data] {len(data.train_idx)} training / {len(data.test_idx)} test images "
+          f"from {', '.join(cfg.data.sources)}", flush=True)
+    validator = None
+    if cfg.run.validate_every:
+        from .metrics.validation import build_validator
+        validator = build_validator(data, cfg.data.cache_dir, progress=not quiet)
+    init_ray()
+    # Refs travel inside lists so Ray hands them over as refs instead of resolving them at the call.
+    return {"data_ref": [ray.put(data)], "validator_ref": [ray.put(validator)] if validator else None}
+
+
+def run_training(cfg, skip_bad=False, quiet=False, callbacks=None, prepared=None, before_step=None):
+    """Train on Ray with `cfg`; returns (result, run_dir). The resolved config is saved beside the results.
+
+    before_step(iteration, rank, world_size), when given, runs on every worker before each step (fault tests).
+    """
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from .train import train_loop_per_worker
+
+    storage = resolve_storage(cfg.run.storage)
+    run_dir = f"{storage.rstrip('/')}/{cfg.run.name}"
+    local = "://" not in run_dir
+    if local:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        cfg.save(Path(run_dir) / "config.yaml")
+    prepared = prepared or prepare(cfg, skip_bad, quiet, split_dir=run_dir if local else None)
+    plan = cluster_plan(cfg)
+    print(f"[ray] {plan['num_workers']} worker(s), {'GPU' if plan['use_gpu'] else 'CPU'}, "
+          f"{plan['resources_per_worker']} each", flush=True)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"cfg": cfg.to_dict(), **prepared, "run_dir": run_dir, "threads": plan["threads"],
+                           "before_step": before_step},
+        scaling_config=ray.train.ScalingConfig(num_workers=plan["num_workers"], use_gpu=plan["use_gpu"],
+                                               resources_per_worker=plan["resources_per_worker"]),
+        run_config=ray.train.RunConfig(
+            name=cfg.run.name, storage_path=storage,
+            failure_config=ray.train.FailureConfig(max_failures=cfg.run.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            callbacks=callbacks or []),
+    )
+    return trainer.fit(), run_dir
