@@ -46,7 +46,7 @@ def _scored_row(counter: str, i: int, t0: float, G, data, classifier, terms=None
     return row
 
 
-def learning_curve(cfg, data, classifier, every: int, grids: str | None = None) -> list[dict]:
+def learning_curve(cfg, data, classifier, every: int, grids: str | None = None, save_g: str | None = None) -> list[dict]:
     torch.manual_seed(cfg.run.seed)
     engine = Engine.build(cfg)
     faces = data.as_float(grid_faces(data))
@@ -59,6 +59,8 @@ def learning_curve(cfg, data, classifier, every: int, grids: str | None = None) 
             curve.append(_scored_row("iteration", i, t0, engine.G, data, classifier, terms))
             if grids:
                 save_sample_grid(engine, faces, Path(grids) / f"{i:06d}.png")
+            if save_g:
+                torch.save(engine.G.state_dict(), save_g)
     return curve
 
 
@@ -207,6 +209,7 @@ def main(argv=None):
                     help="also train G alone by L1 to the true targets for this many steps (a ceiling for the GAN)")
     ap.add_argument("--grids", metavar="DIR", help="also save the sample grid (held-out faces x 7 expressions) "
                                                    "at every measurement, as DIR/<iteration>.png")
+    ap.add_argument("--save-g", metavar="FILE", help="save the trained G as a plain state dict (the authors' layout)")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
     cfg = config_from_cli(a)
@@ -217,7 +220,7 @@ def main(argv=None):
         print(f"independent classifier: {clf_acc:.1%} on held-out ground truth; chance is {1 / 7:.1%}", flush=True)
         result["classifier_accuracy"] = round(clf_acc, 4)
     if not a.skip_learning:
-        curve = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5), a.grids)
+        curve = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5), a.grids, a.save_g)
         result.update(curve=curve, final=curve[-1], goal_target_accuracy=0.70,
                       goal_met=curve[-1]["target_accuracy"] >= 0.70
                       and curve[-1]["l1_to_target"] < curve[-1]["l1_input_to_target"])

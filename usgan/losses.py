@@ -19,6 +19,8 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from .translate import unwrap
+
 
 def gradient_penalty(critic_out, x_hat):
     """mean over samples of (||d critic / d x_hat||_2 - 1)^2."""
@@ -49,7 +51,7 @@ class USGANLoss:
         self.G, self.D, self.cfg = G, D, cfg
         # Under DDP, a network whose gradients this phase throws away is called through its bare module:
         # no gradient all-reduce for D in the G phase, no buffer broadcast for a no-grad G in the D phase.
-        self._G_bare, self._D_bare = getattr(G, "module", G), getattr(D, "module", D)
+        self._G_bare, self._D_bare = unwrap(G), unwrap(D)
         flag = lambda name: bool(speed is not None and getattr(speed, name, False))  # noqa: E731
         self.batch_d, self.freeze_d_in_g = flag("batch_d"), flag("freeze_d_in_g")
         self.bf16_g, self.bf16_d = flag("bf16"), flag("bf16") and flag("bf16_d")
