@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS
+
 from study_helpers import make_stimuli, spec_for
 
 from study_app.build import build_study
 from study_app.db import StudyDB
 
-
 @pytest.fixture(scope="session")
 def stimuli(tmp_path_factory) -> Path:
     """A small stimulus set, made once per test session."""
     return make_stimuli(tmp_path_factory.mktemp("stimuli"))
-
 
 @pytest.fixture
 def db(tmp_path) -> StudyDB:
@@ -25,23 +23,10 @@ def db(tmp_path) -> StudyDB:
     yield database
     database.dispose()
 
-
 @pytest.fixture
 def study_id(db, stimuli, tmp_path) -> int:
     """A built test study: 2 faces x 3 expressions, 3 trials + 1 catch per participant."""
     return build_study(spec_for(stimuli, tmp_path / "study"), db)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not at /usr/bin/chromium: apt-get install -y chromium", pytrace=False)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
 
 @pytest.fixture
 def page(browser, server):

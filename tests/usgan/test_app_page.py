@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from usgan.faces import edit_picture, find_faces, target
 from .eval_helpers import ASTRONAUT, REPO, tiny_run
 
 APP = str(REPO / "usgan" / "app.py")
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +45,7 @@ def test_without_weights_the_page_says_so_and_asks_for_a_checkpoint(page_with, t
     assert "No default weights are shipped yet" in at.info[0].value
     assert at.text_input[0].value == "" and not at.file_uploader
     # The page stands alone: loading it never pulls in the study app.
-    code = (f"import sys; from streamlit.testing.v1 import AppTest; AppTest.from_file({APP!r}).run(); "
+    code = (f"import sys; from streamlit.testing.v1 import AppTest; AppTest.from_file({APP!r}, default_timeout=120).run(); "
             "assert 'study_app' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True,
                    capture_output=True, timeout=120)
@@ -121,39 +119,34 @@ SETTLED_JS = """() => document.querySelector('[data-testid="stApp"]')?.getAttrib
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.timeout(300)
-def test_page_in_chromium_upload_choose_download(server, tiny_ckpt, tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        page = browser.new_context(viewport={"width": 1280, "height": 1700}, accept_downloads=True).new_page()
-        page.set_default_timeout(60_000)
-        page.goto(server)
-        page.get_by_text("No default weights are shipped yet").wait_for()
-        box = page.get_by_role("textbox", name="Checkpoint")
-        box.fill(str(tiny_ckpt))
-        box.press("Enter")
-        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(ASTRONAUT))
-        page.get_by_text("face 1").wait_for()
-        page.wait_for_function(SETTLED_JS)
-        page.get_by_role("combobox", name="Expression").click()
-        page.get_by_role("option", name="sad", exact=True).click()
-        page.wait_for_function(SETTLED_JS)
-        thumb = page.get_by_role("slider", name="Intensity")
-        thumb.focus()
-        for _ in range(10):                                      # 1.00 -> 0.50 in steps of 0.05
-            thumb.press("ArrowLeft")
-        page.get_by_text("0.50", exact=True).wait_for()
-        page.wait_for_function(SETTLED_JS)
-        with page.expect_download() as dl:
-            page.get_by_role("button", name="Download the result (PNG)").click()
-        got = tmp_path / dl.value.suggested_filename
-        dl.value.save_as(got)
-        page.screenshot(path=str(tmp_path / "app-screenshot.png"), full_page=True)
-        assert page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count() == 0
-        browser.close()
+def test_page_in_chromium_upload_choose_download(browser, server, tiny_ckpt, tmp_path):
+    context = browser.new_context(viewport={"width": 1280, "height": 1700}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(server)
+    page.get_by_text("No default weights are shipped yet").wait_for()
+    box = page.get_by_role("textbox", name="Checkpoint")
+    box.fill(str(tiny_ckpt))
+    box.press("Enter")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(ASTRONAUT))
+    page.get_by_text("face 1").wait_for()
+    page.wait_for_function(SETTLED_JS)
+    page.get_by_role("combobox", name="Expression").click()
+    page.get_by_role("option", name="sad", exact=True).click()
+    page.wait_for_function(SETTLED_JS)
+    thumb = page.get_by_role("slider", name="Intensity")
+    thumb.focus()
+    for _ in range(10):                                      # 1.00 -> 0.50 in steps of 0.05
+        thumb.press("ArrowLeft")
+    page.get_by_text("0.50", exact=True).wait_for()
+    page.wait_for_function(SETTLED_JS)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download the result (PNG)").click()
+    got = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(got)
+    page.screenshot(path=str(tmp_path / "app-screenshot.png"), full_page=True)
+    assert page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count() == 0
+    context.close()
     assert got.name == "astronaut_sad-x0.50.png"
     G, _ = load_generator(tiny_ckpt)
     photo = Image.open(ASTRONAUT).convert("RGB")
