@@ -3,6 +3,7 @@
 import os
 import re
 import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -28,7 +29,9 @@ def readme_block(name: str) -> str:
 
 def run_block(name: str, cwd, **env) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith("USGAN_STUDY_")}
-    full.update(PYTHONPATH=str(REPO_ROOT), MPLBACKEND="Agg", **env)  # as after `pip install -e .`
+    # As in a shell where the project's environment is active (`source .venv/bin/activate`): its `python` first.
+    path = os.pathsep.join([os.path.dirname(sys.executable), full.get("PATH", "")])
+    full.update(PATH=path, PYTHONPATH=str(REPO_ROOT), MPLBACKEND="Agg", **env)
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_block(name)], cwd=cwd, env=full,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
