@@ -65,7 +65,7 @@ class USGANLoss:
         """A G output as D consumes it: fp32 unless D itself runs under bf16 autocast."""
         return x if self.bf16_d else x.float()
 
-    def _noisy(self, x):
+    def _as_d_sees(self, x):
         """An image as D sees it: with d_augment a random colour change, with d_noise instance noise.
 
         Both are applied to real and generated images alike and are differentiable, so G's gradient passes
@@ -97,18 +97,18 @@ class USGANLoss:
         with self._ac(self.bf16_d):
             if self.batch_d:
                 n = x_real.size(0)
-                out_src, out_cls = self.D(self._noisy(torch.cat([x_real, x_fake.to(x_real.dtype)])))
+                out_src, out_cls = self.D(self._as_d_sees(torch.cat([x_real, x_fake.to(x_real.dtype)])))
                 d_real, d_fake = -out_src[:n].float().mean(), out_src[n:].float().mean()
                 d_cls = F.cross_entropy(out_cls[:n].float(), label_org)
             else:
-                out_src, out_cls = self.D(self._noisy(x_real))
+                out_src, out_cls = self.D(self._as_d_sees(x_real))
                 d_real = -out_src.float().mean()
                 d_cls = F.cross_entropy(out_cls.float(), label_org)
-                out_src, _ = self.D(self._noisy(x_fake))
+                out_src, _ = self.D(self._as_d_sees(x_fake))
                 d_fake = out_src.float().mean()
             alpha = torch.rand(x_real.size(0), 1, 1, 1, device=x_real.device, dtype=x_real.dtype)
             x_hat = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
-            d_gp = gradient_penalty(self.D(self._noisy(x_hat))[0], x_hat)
+            d_gp = gradient_penalty(self.D(self._as_d_sees(x_hat))[0], x_hat)
         total = d_real + d_fake + cfg.lambda_cls * d_cls + cfg.lambda_gp * d_gp
         return total, {"D/loss_real": d_real, "D/loss_fake": d_fake, "D/loss_cls": d_cls, "D/loss_gp": d_gp}
 
@@ -127,7 +127,7 @@ class USGANLoss:
                 p.requires_grad_(False)
         try:
             with self._ac(self.bf16_d):
-                out_src, out_cls = self._D_bare(self._noisy(x_fake))
+                out_src, out_cls = self._D_bare(self._as_d_sees(x_fake))
         finally:
             for p in frozen:
                 p.requires_grad_(True)
