@@ -16,19 +16,18 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from usgan.checkpoints import CheckpointError, load_generator
+from usgan.checkpoints import SHIPPED_G, CheckpointError, load_generator
 from usgan.cli_common import UsageError
 from usgan.data.expressions import EXPRESSIONS
 from usgan.faces import edit_picture, find_faces, open_photo, restore_mode, target
 
-DEMO_WEIGHTS = Path(__file__).resolve().parent / "weights" / "demo-G.ckpt"
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"]
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def default_checkpoint() -> str:
     """USGAN_APP_WEIGHTS, else the shipped demo weights, else nothing."""
-    path = Path(os.environ.get("USGAN_APP_WEIGHTS", DEMO_WEIGHTS)).expanduser()
+    path = Path(os.environ.get("USGAN_APP_WEIGHTS", SHIPPED_G)).expanduser()
     return str(path) if path.exists() else ""
 
 

@@ -1,7 +1,8 @@
 """Read and write generator checkpoints: ours, the authors' released US-GAN files, and StarGAN's.
 
 Ours is a directory holding `engine.pt` (G, D, optimizers, iteration, RNG, config) plus the authors'
-plain state-dict files `{iteration}-G.ckpt` / `{iteration}-D.ckpt`, so their tools read ours too.
+plain state-dict files `{iteration}-G.ckpt` / `{iteration}-D.ckpt`, so their tools read ours too. A plain
+`NAME.ckpt` with a `NAME.yaml` beside it (as the shipped demo weights, usgan/weights/) takes its config from it.
 """
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import torch
 
-from .config import Config, ConfigError, from_dict, preset
+from .config import Config, ConfigError, from_dict, load, preset
 from .models import Generator
 
 ENGINE_FILE = "engine.pt"
+SHIPPED_G = Path(__file__).resolve().parent / "weights" / "demo-G.ckpt"   # see usgan/weights/README.md
 
 
 class CheckpointError(ValueError):
@@ -46,19 +48,24 @@ def _generator_for(state: dict, cfg: Config | None) -> tuple[Generator, str]:
     return Generator(c_dim=c_dim, conv_dim=conv_dim, res_blocks=blocks, ultimate_skip=skip, label_norm=label_norm), kind
 
 
-def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, Config]:
-    """A generator from our run directory/checkpoint, a `*-G.ckpt`, or `usgan_87_G.ckpt`; returns it and a Config."""
+def checkpoint_file(path) -> Path:
+    """The file a checkpoint path means: itself, or the newest engine.pt under a run or checkpoint folder."""
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"checkpoint {p} does not exist; pass a run's checkpoint folder or a *-G.ckpt file")
-    if p.is_dir():
-        if (p / ENGINE_FILE).is_file():
-            p = p / ENGINE_FILE
-        else:
-            found = sorted(p.rglob(ENGINE_FILE), key=lambda f: f.stat().st_mtime)
-            if not found:
-                raise CheckpointError(f"no {ENGINE_FILE} under {p}; pass a checkpoint folder of a finished run")
-            p = found[-1]
+    if not p.is_dir():
+        return p
+    if (p / ENGINE_FILE).is_file():
+        return p / ENGINE_FILE
+    found = sorted(p.rglob(ENGINE_FILE), key=lambda f: f.stat().st_mtime)
+    if not found:
+        raise CheckpointError(f"no {ENGINE_FILE} under {p}; pass a checkpoint folder of a finished run")
+    return found[-1]
+
+
+def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, Config]:
+    """A generator from our run directory/checkpoint, a `*-G.ckpt`, or `usgan_87_G.ckpt`; returns it and a Config."""
+    p = checkpoint_file(path)
     try:
         blob = torch.load(p, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
@@ -74,6 +81,8 @@ def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, 
         state = blob
     else:
         raise CheckpointError(f"{p} holds neither a generator state dict nor one of our engine checkpoints")
+    if cfg is None and p.with_suffix(".yaml").is_file():
+        cfg = load(p.with_suffix(".yaml"))   # a plain state dict shipped with its config
     G, kind = _generator_for(state, cfg)
     if ultimate_skip is not None:
         G.ultimate_skip = ultimate_skip

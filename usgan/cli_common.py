@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .checkpoints import CheckpointError
+from .checkpoints import SHIPPED_G, CheckpointError
 from .config import Config, ConfigError, apply_overrides, load, preset
 from .data.expressions import UnknownExpression
 from .data.readers import DatasetError
@@ -56,6 +56,14 @@ def _device(name: str) -> str:
             raise argparse.ArgumentTypeError(f"{name!r} asked for, but only {torch.cuda.device_count()} GPU(s) are "
                                              "visible: use cuda:0 or another index below that")
     return name
+
+
+def checkpoint_or_shipped(path):
+    """The --checkpoint given; without one, the shipped demo weights, or a one-line error if they are missing."""
+    if path:
+        return path
+    raise UsageError(f"no --checkpoint given and no shipped demo weights at {SHIPPED_G}; pass a run folder, "
+                     "a *-G.ckpt or the authors' usgan_87_G.ckpt")
 
 
 def resolve_config(ckpt_cfg: Config, config_path=None, preset_name=None, data=None, sets=()) -> Config:
