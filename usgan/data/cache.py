@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .align import center_crop, detect_faces
 from .readers import DatasetError, Record
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: aligned crops come only from CNN-confirmed faces (usgan/data/align.py)
 
 
 def load_image(path, size: int, align: bool = False) -> np.ndarray:
