@@ -59,8 +59,9 @@ def learning_curve(cfg, data, classifier, every: int, grids: str | None = None, 
             curve.append(_scored_row("iteration", i, t0, engine.G, data, classifier, terms))
             if grids:
                 save_sample_grid(engine, faces, Path(grids) / f"{i:06d}.png")
-            if save_g:
+            if save_g:   # with its config beside it, so load_generator and scripts/ship_weights.py read it
                 torch.save(engine.G.state_dict(), save_g)
+                cfg.save(Path(save_g).with_suffix(".yaml"))
     return curve
 
 
@@ -209,7 +210,8 @@ def main(argv=None):
                     help="also train G alone by L1 to the true targets for this many steps (a ceiling for the GAN)")
     ap.add_argument("--grids", metavar="DIR", help="also save the sample grid (held-out faces x 7 expressions) "
                                                    "at every measurement, as DIR/<iteration>.png")
-    ap.add_argument("--save-g", metavar="FILE", help="save the trained G as a plain state dict (the authors' layout)")
+    ap.add_argument("--save-g", metavar="FILE", help="save the trained G as a plain state dict (the authors' layout), "
+                    "its config beside it as FILE.yaml")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
     cfg = config_from_cli(a)
