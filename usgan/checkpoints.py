@@ -45,7 +45,9 @@ def _generator_for(state: dict, cfg: Config | None) -> tuple[Generator, str]:
         skip = blocks == 1
     kind = "usgan" if skip else "stargan"
     label_norm = any(".label_affine." in k for k in state)
-    return Generator(c_dim=c_dim, conv_dim=conv_dim, res_blocks=blocks, ultimate_skip=skip, label_norm=label_norm), kind
+    blur = cfg is not None and cfg.model.residual_blur   # a fixed blur holds no weights: only the config knows
+    return Generator(c_dim=c_dim, conv_dim=conv_dim, res_blocks=blocks, ultimate_skip=skip, label_norm=label_norm,
+                     residual_blur=blur), kind
 
 
 def checkpoint_file(path) -> Path:

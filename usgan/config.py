@@ -24,6 +24,7 @@ class ModelConfig:
     d_repeat_num: int = 6
     identity_init: bool = False  # zero the last conv so G starts as the identity (needs the ultimate skip)
     label_norm: bool = False     # G: class-conditional scale and shift after every InstanceNorm (not in the paper)
+    residual_blur: bool = False  # G: a fixed 3x3 blur of the change added through the skip (not in the paper)
 
 
 @dataclass
@@ -33,6 +34,7 @@ class LossConfig:
     lambda_gp: float = 10.0
     d_noise: float = 0.0         # std of Gaussian noise on every image D sees (instance noise; not in the paper)
     d_augment: bool = False      # random colour on every image D sees (DiffAugment's colour policy; not in the paper)
+    cls_fake_source: float = 0.0  # weight of CE(D_cls(G(x, c')), c): D's classifier reads a fake as its source (not in the paper)
 
 
 @dataclass

@@ -84,7 +84,7 @@ class USGANLoss:
 
     # ------------------------------------------------------------------------------------------ phases
     def discriminator_phase(self, x_real, c_trg, label_org, x_fake=None):
-        """-D(x) + D(G(x,c')) + l_cls * CE(D_cls(x), c) + l_gp * GP.
+        """-D(x) + D(G(x,c')) + l_cls * CE(D_cls(x), c) + l_gp * GP  [+ l_cls * cls_fake_source * CE(D_cls(G(x,c')), c)].
 
         x_fake: G(x_real, c_trg) already computed by the caller (it is detached here); None computes it.
         """
@@ -100,17 +100,24 @@ class USGANLoss:
                 out_src, out_cls = self.D(self._as_d_sees(torch.cat([x_real, x_fake.to(x_real.dtype)])))
                 d_real, d_fake = -out_src[:n].float().mean(), out_src[n:].float().mean()
                 d_cls = F.cross_entropy(out_cls[:n].float(), label_org)
+                cls_fake = out_cls[n:]
             else:
                 out_src, out_cls = self.D(self._as_d_sees(x_real))
                 d_real = -out_src.float().mean()
                 d_cls = F.cross_entropy(out_cls.float(), label_org)
-                out_src, _ = self.D(self._as_d_sees(x_fake))
+                out_src, cls_fake = self.D(self._as_d_sees(x_fake))
                 d_fake = out_src.float().mean()
             alpha = torch.rand(x_real.size(0), 1, 1, 1, device=x_real.device, dtype=x_real.dtype)
             x_hat = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
             d_gp = gradient_penalty(self.D(self._as_d_sees(x_hat))[0], x_hat)
         total = d_real + d_fake + cfg.lambda_cls * d_cls + cfg.lambda_gp * d_gp
-        return total, {"D/loss_real": d_real, "D/loss_fake": d_fake, "D/loss_cls": d_cls, "D/loss_gp": d_gp}
+        terms = {"D/loss_real": d_real, "D/loss_fake": d_fake, "D/loss_cls": d_cls, "D/loss_gp": d_gp}
+        if cfg.cls_fake_source:
+            # A classifier trained on real faces alone is fooled by faint texture long before G draws an
+            # expression; taught that a fake still shows its source expression, it only yields to a real change.
+            terms["D/loss_cls_fake"] = cls_src = F.cross_entropy(cls_fake.float(), label_org)
+            total = total + cfg.lambda_cls * cfg.cls_fake_source * cls_src
+        return total, terms
 
     def generator_phase(self, x_real, c_org, c_trg, label_trg, x_fake=None):
         """-D(G(x,c')) + l_rec * |x - G(G(x,c'),c)|_1 + l_cls * CE(D_cls(G(x,c')), c').

@@ -24,7 +24,7 @@ def build_networks(cfg: Config):
     """G and D of the configured architecture, on the CPU."""
     m = cfg.model
     G = Generator(c_dim=m.c_dim, conv_dim=m.g_conv_dim, res_blocks=m.g_res_blocks, ultimate_skip=m.ultimate_skip,
-                  label_norm=m.label_norm)
+                  label_norm=m.label_norm, residual_blur=m.residual_blur)
     D = Discriminator(image_size=m.image_size, c_dim=m.c_dim, conv_dim=m.d_conv_dim, repeat_num=m.d_repeat_num)
     if m.identity_init:
         # With the skip, a zero last conv makes G(x, c) == x: training starts from "change nothing" and

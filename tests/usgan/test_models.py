@@ -127,3 +127,23 @@ def test_label_norm_switch_adds_only_label_keys_and_starts_as_the_paper_network(
     a, b = switched(x, torch.eye(7)[[1, 1]]), switched(x, torch.eye(7)[[4, 4]])
     # the label now reaches the interior of the image, not only the border a constant input map survives in
     assert (a - b)[..., 16:48, 16:48].abs().mean() > 0.05
+
+
+def test_residual_blur_keeps_the_authors_keys_and_removes_period_two_patterns():
+    torch.manual_seed(0)
+    paper = Generator(conv_dim=8)
+    blurred = Generator(conv_dim=8, residual_blur=True)
+    assert list(blurred.state_dict()) == list(paper.state_dict())     # a fixed blur: nothing to save or load
+    blurred.load_state_dict(paper.state_dict())
+    x, c = torch.rand(2, 3, 64, 64) * 2 - 1, torch.eye(7)[[1, 4]]
+    change, blurred_change = paper(x, c) - x, blurred(x, c) - x
+    # the blur of the paper's change is exactly what is added; a constant change passes through unchanged
+    kernel = torch.tensor([1.0, 2.0, 1.0])
+    kernel = (kernel[:, None] * kernel[None, :] / 16).expand(3, 1, 3, 3)
+    expected = nn.functional.conv2d(nn.functional.pad(change, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
+    assert torch.allclose(blurred_change, expected, atol=1e-5)
+    checker = (torch.arange(64)[:, None] + torch.arange(64)[None, :]) % 2 * 2.0 - 1   # +-1 period-2 pattern
+    with torch.no_grad():
+        out = nn.functional.conv2d(nn.functional.pad(checker.expand(1, 3, 64, 64), (1, 1, 1, 1), mode="replicate"),
+                                   blurred.blur, groups=3)
+    assert out[..., 1:-1, 1:-1].abs().max() < 1e-6

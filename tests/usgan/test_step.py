@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from usgan.config import preset
-from usgan.losses import gradient_penalty
+from usgan.losses import USGANLoss, gradient_penalty
 from usgan.step import Engine, linear_decay_lr
 
 
@@ -130,3 +130,25 @@ def test_instance_noise_and_colour_change_what_d_sees_not_the_loss_terms():
     e = Engine.build(cfg)
     terms = e.train_step(*_batch(cfg))
     assert set(terms) >= {"D/loss_gp", "G/loss_cls"} and all(math.isfinite(v) for v in terms.values())
+
+
+@pytest.mark.parametrize("batch_d", [True, False])
+def test_classifier_reading_fakes_as_their_source_adds_its_term_to_d_only(batch_d):
+    cfg = preset("tiny")
+    cfg.speed.batch_d = batch_d
+    torch.manual_seed(0)
+    e = Engine.build(cfg)
+    x, label = _batch(cfg)
+    c_trg = torch.nn.functional.one_hot(label.flip(0), 7).float()
+    cfg.loss.cls_fake_source = 0.5
+    torch.manual_seed(1)
+    with_term, terms = USGANLoss(e.G, e.D, cfg.loss, cfg.speed).discriminator_phase(x, c_trg, label)
+    cfg.loss.cls_fake_source = 0.0
+    torch.manual_seed(1)
+    without, plain = USGANLoss(e.G, e.D, cfg.loss, cfg.speed).discriminator_phase(x, c_trg, label)
+    # D's classifier on G(x, c') against the SOURCE label, weighted; the paper's terms are untouched
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(e.D(e.G(x, c_trg))[1], label)
+    assert float(terms["D/loss_cls_fake"]) == pytest.approx(float(expected), rel=1e-4)
+    assert float(with_term - without) == pytest.approx(0.5 * float(expected), rel=1e-3, abs=1e-5)
+    assert "D/loss_cls_fake" not in plain
