@@ -1,7 +1,7 @@
 """The paper's architecture ablation on the synthetic faces: US-GAN, no skip, 6 blocks, 6 blocks + skip.
 
     python -m usgan.ablation                         # CPU-sized: about 10 minutes on 2 cores
-    python -m usgan.ablation --iters 3000 --device cuda --preset demo --faces 24 --out outputs/ablation-3k
+    python -m usgan.ablation --iters 3000 --device cuda --preset demo-paper --faces 24 --out outputs/ablation-3k
     python -m usgan.ablation --config my.yaml --iters 500
 
 Every variant trains for the same iterations from the same seed on the same batches with the plain-PyTorch
@@ -43,9 +43,9 @@ VARIANTS = [  # (name, residual blocks, ultimate skip)
 
 
 def ablation_config(a):
-    """The base config: the demo preset at half width unless --preset/--config says otherwise; synthetic faces."""
+    """The base config: demo-paper (the paper's model at the demo size) at half width unless --preset/--config say."""
     # Half width keeps the four variants to ~10 minutes on 2 shared CPU cores.
-    cfg = config_from_cli(a, base=preset("demo", model__g_conv_dim=16, model__d_conv_dim=16))
+    cfg = config_from_cli(a, base=preset("demo-paper", model__g_conv_dim=16, model__d_conv_dim=16))
     set_value(cfg, "data.sources", "synthetic")   # the scores need every identity in every expression
     return validate(cfg)
 
@@ -86,7 +86,7 @@ def build_parser():
     ap = parser("python -m usgan.ablation", __doc__.split("\n\n")[0])
     ap.add_argument("--iters", type=int, help="training iterations per variant (default 120: the CPU-sized run)")
     ap.add_argument("--batch-size", type=int)
-    ap.add_argument("--preset", help="base preset (default: demo at half width)")
+    ap.add_argument("--preset", help="base preset (default: demo-paper at half width)")
     ap.add_argument("--config", help="base YAML config")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--faces", type=int, default=7,
@@ -132,6 +132,8 @@ def main(argv=None) -> int:
     for name, blocks, skip in variants:
         cfg = copy.deepcopy(base)   # only the architecture differs between variants
         cfg.model.g_res_blocks, cfg.model.ultimate_skip = blocks, skip
+        if not skip:   # switches that act through the skip (a demo base has them) go with it
+            cfg.model.identity_init = cfg.model.residual_blur = False
         print(f"[ablation] {name}: training", flush=True)
         engine, seconds = train_variant(cfg, data, a.device, progress=not a.quiet)
         G = engine.G.cpu().eval()

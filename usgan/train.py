@@ -25,7 +25,7 @@ from .launch import config_from_cli, run_training
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m usgan.train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default=None, help="demo (default), paper, stargan, tiny")
+    ap.add_argument("--preset", default=None, help="demo (default), demo-paper, paper, stargan, tiny")
     ap.add_argument("--config", help="YAML file (sections model, loss, optim, data, speed, run)")
     ap.add_argument("--data", action="append", metavar="KIND:PATH",
                     help="kdef:DIR, rafd:DIR, cfee:DIR, folder:DIR, manifest:CSV or synthetic; repeat to combine")
