@@ -50,7 +50,7 @@ def model_from_sidebar():
     path = st.sidebar.text_input("Checkpoint", value=default_checkpoint(),
                                  help="a run folder, engine.pt, a *-G.ckpt or the authors' usgan_87_G.ckpt")
     if not path.strip():
-        st.info("No default weights are shipped yet (usgan/weights/demo-G.ckpt is missing). Enter the path of a "
+        st.info("The shipped demo weights (usgan/weights/demo-G.ckpt) are missing. Enter the path of a "
                 "checkpoint in the sidebar: a run folder, a *-G.ckpt, or the authors' usgan_87_G.ckpt.")
         return None
     p = Path(path.strip()).expanduser()

@@ -42,7 +42,7 @@ def upload(at, name, data):
 def test_without_weights_the_page_says_so_and_asks_for_a_checkpoint(page_with, tmp_path):
     at = page_with(tmp_path / "missing-G.ckpt")
     assert not at.exception
-    assert "No default weights are shipped yet" in at.info[0].value
+    assert "The shipped demo weights (usgan/weights/demo-G.ckpt) are missing" in at.info[0].value
     assert at.text_input[0].value == "" and not at.file_uploader
     # The page stands alone: loading it never pulls in the study app.
     code = (f"import sys; from streamlit.testing.v1 import AppTest; AppTest.from_file({APP!r}, default_timeout=120).run(); "
@@ -124,7 +124,7 @@ def test_page_in_chromium_upload_choose_download(browser, server, tiny_ckpt, tmp
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(server)
-    page.get_by_text("No default weights are shipped yet").wait_for()
+    page.get_by_text("The shipped demo weights (usgan/weights/demo-G.ckpt) are missing").wait_for()
     box = page.get_by_role("textbox", name="Checkpoint")
     box.fill(str(tiny_ckpt))
     box.press("Enter")

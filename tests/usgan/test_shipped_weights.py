@@ -1,0 +1,62 @@
+"""The demo generator shipped in usgan/weights/: small, synthetic-only, and the default of synthesize and evaluate."""
+import json
+
+import pytest
+import torch
+
+from usgan.checkpoints import SHIPPED_G, load_generator
+from usgan.cli_common import UsageError, checkpoint_or_shipped
+from usgan.config import preset
+from usgan.data.synthetic import render_face
+from usgan.evaluate import main as evaluate_main
+from usgan.models import Generator
+from usgan.synthesize import main as synthesize_main
+
+
+def test_shipped_weights_are_small_synthetic_only_and_load_with_their_config():
+    assert SHIPPED_G.is_file() and SHIPPED_G.stat().st_size <= 10 * 2 ** 20
+    state = torch.load(SHIPPED_G, weights_only=True)
+    assert "main.0.weight" in state                        # the authors' plain state-dict layout
+    G, cfg = load_generator(SHIPPED_G)
+    assert cfg.data.sources == ["synthetic"] and cfg.model.image_size == 64 and G.ultimate_skip
+    info = json.loads(SHIPPED_G.with_suffix(".json").read_text())
+    assert "synthetic faces only" in info["trained_on"] and "not meant for real photos" in info["trained_on"]
+    assert 0 <= info["target_accuracy"] <= 1 and info["held_out_translations"] > 0
+
+
+def test_a_plain_state_dict_takes_its_config_from_the_yaml_beside_it(tmp_path):
+    cfg = preset("demo", **{"model.g_conv_dim": 8, "model.residual_blur": True})
+    torch.save(Generator(conv_dim=8).state_dict(), tmp_path / "mine-G.ckpt")
+    cfg.save(tmp_path / "mine-G.yaml")
+    G, loaded = load_generator(tmp_path / "mine-G.ckpt")
+    assert loaded.model.image_size == 64 and loaded.preset == "demo"
+    assert G.blur is not None                              # a switch without weights comes from the config
+    (tmp_path / "mine-G.yaml").unlink()                    # without it: the paper's settings, as for the authors' files
+    assert load_generator(tmp_path / "mine-G.ckpt")[1].model.image_size == 128
+
+
+def test_synthesize_and_evaluate_run_without_a_checkpoint(tmp_path):
+    render_face(5, "neutral", size=128).save(tmp_path / "face.png")
+    assert synthesize_main(["--input", str(tmp_path / "face.png"), "--crop", "center", "--expression", "happy",
+                            "--out", str(tmp_path / "syn")]) == 0
+    assert json.loads((tmp_path / "syn" / "synthesize.json").read_text())["checkpoint"] == str(SHIPPED_G)
+    assert evaluate_main(["--data", "synthetic", "--set", "data.synthetic_identities=14", "--set",
+                          f"data.cache_dir={tmp_path / 'cache'}", "--max-faces", "2", "--targets", "happy",
+                          "--quiet", "--out", str(tmp_path / "eval")]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["checkpoint"] == str(SHIPPED_G)
+
+
+def test_no_checkpoint_and_no_shipped_weights_is_a_one_line_error():
+    with pytest.raises(UsageError, match="no --checkpoint given and no shipped demo weights"):
+        checkpoint_or_shipped(None)
+
+
+def test_the_photo_page_opens_with_the_shipped_weights(monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.delenv("USGAN_APP_WEIGHTS", raising=False)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "usgan" / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    assert at.text_input[0].value == str(SHIPPED_G) and at.file_uploader
