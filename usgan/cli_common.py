@@ -58,10 +58,18 @@ def _device(name: str) -> str:
     return name
 
 
+def add_checkpoint_flag(ap: argparse.ArgumentParser) -> None:
+    """--checkpoint, optional: without it the shipped demo weights are used (see checkpoint_or_shipped)."""
+    ap.add_argument("--checkpoint", help="run folder, engine.pt, *-G.ckpt or usgan_87_G.ckpt (default: the shipped "
+                    "demo weights, usgan/weights/demo-G.ckpt, trained on synthetic faces only)")
+
+
 def checkpoint_or_shipped(path):
     """The --checkpoint given; without one, the shipped demo weights, or a one-line error if they are missing."""
     if path:
         return path
+    if SHIPPED_G.is_file():
+        return str(SHIPPED_G)
     raise UsageError(f"no --checkpoint given and no shipped demo weights at {SHIPPED_G}; pass a run folder, "
                      "a *-G.ckpt or the authors' usgan_87_G.ckpt")
 

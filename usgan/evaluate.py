@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import SHIPPED_G, load_generator
-from .cli_common import UsageError, checkpoint_or_shipped, parser, resolve_config, run
+from .checkpoints import load_generator
+from .cli_common import UsageError, add_checkpoint_flag, checkpoint_or_shipped, parser, resolve_config, run
 from .data.expressions import EXPRESSIONS, parse_targets
 from .metrics.identity import LOCAL_FVS_LABEL, encode, squared_distances, verification_scores
 from .metrics.image_quality import image_scores
@@ -176,9 +176,7 @@ def markdown(result: dict, header: str = "") -> str:
 
 def build_parser():
     ap = parser("python -m usgan.evaluate", __doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", default=str(SHIPPED_G) if SHIPPED_G.is_file() else None,
-                    help="run folder, engine.pt, *-G.ckpt or usgan_87_G.ckpt (default: the shipped demo weights, "
-                         "trained on synthetic faces only)")
+    add_checkpoint_flag(ap)
     ap.add_argument("--data", action="append", metavar="KIND:PATH", help="kdef:DIR, rafd:DIR, cfee:DIR, folder:DIR, "
                     "manifest:CSV or synthetic; repeat to combine (default: the checkpoint's own)")
     ap.add_argument("--preset", help="take data settings from this preset instead of the checkpoint's config")
@@ -202,7 +200,8 @@ def main(argv=None) -> int:
     if a.batch_size < 1 or (a.max_faces is not None and a.max_faces < 1):
         raise UsageError("--batch-size and --max-faces must be >= 1")
     targets = parse_targets(a.targets)
-    G, ckpt_cfg = load_generator(checkpoint_or_shipped(a.checkpoint))
+    a.checkpoint = checkpoint_or_shipped(a.checkpoint)
+    G, ckpt_cfg = load_generator(a.checkpoint)
     cfg = resolve_config(ckpt_cfg, a.config, a.preset, a.data, a.set)
     if a.align:
         cfg.data.align_faces = True

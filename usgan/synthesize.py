@@ -38,8 +38,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .checkpoints import SHIPPED_G, load_generator
-from .cli_common import UsageError, checkpoint_or_shipped, add_device_flag, parser, resolve_config, run
+from .checkpoints import load_generator
+from .cli_common import (UsageError, add_checkpoint_flag, add_device_flag, checkpoint_or_shipped, parser, resolve_config,
+                         run)
 from .data.expressions import EXPRESSIONS, parse_targets, to_label
 from .data.readers import IMAGE_EXTS
 from .faces import crops_tensor, edit, find_faces, open_photo, paste_outputs, restore_mode, strip_image, \
@@ -149,9 +150,7 @@ def list_inputs(path: Path) -> list[Path]:
 
 def build_parser():
     ap = parser("python -m usgan.synthesize", __doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", default=str(SHIPPED_G) if SHIPPED_G.is_file() else None,
-                    help="run folder, engine.pt, *-G.ckpt or usgan_87_G.ckpt (default: the shipped demo weights, "
-                         "trained on synthetic faces only)")
+    add_checkpoint_flag(ap)
     ap.add_argument("--input", required=True, help="a photo, a video or a folder of photos")
     ap.add_argument("--expression", help="happy, 'all' (the default without --morph) or a list like happy,sad")
     ap.add_argument("--intensity", type=float, help="expression strength: 0 = input, 1 = full (default), up to 2; "
@@ -187,7 +186,8 @@ def main(argv=None) -> int:
         raise UsageError("--morph makes strips and animations from photos; for a video pass --expression")
     if is_video and a.crop == "center":
         raise UsageError("--crop center is for photos that are face crops; videos are always aligned")
-    G, ckpt_cfg = load_generator(checkpoint_or_shipped(a.checkpoint))
+    a.checkpoint = checkpoint_or_shipped(a.checkpoint)
+    G, ckpt_cfg = load_generator(a.checkpoint)
     cfg = resolve_config(ckpt_cfg, a.config, a.preset)
     G = G.to(a.device)
     size = cfg.model.image_size

@@ -46,7 +46,8 @@ def test_synthesize_and_evaluate_run_without_a_checkpoint(tmp_path):
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["checkpoint"] == str(SHIPPED_G)
 
 
-def test_no_checkpoint_and_no_shipped_weights_is_a_one_line_error():
+def test_no_checkpoint_and_no_shipped_weights_is_a_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setattr("usgan.cli_common.SHIPPED_G", tmp_path / "missing-G.ckpt")
     with pytest.raises(UsageError, match="no --checkpoint given and no shipped demo weights"):
         checkpoint_or_shipped(None)
 
