@@ -56,11 +56,11 @@ def learning_curve(cfg, data, classifier, every: int, grids: str | None = None, 
     for i in range(1, cfg.optim.num_iters + 1):
         terms.update(engine.train_step(*next(batches)))
         if i % every == 0 or i == cfg.optim.num_iters:
-            curve.append(_scored_row("iteration", i, t0, engine.G, data, classifier, terms))
+            curve.append(_scored_row("iteration", i, t0, engine.G_eval, data, classifier, terms))
             if grids:
                 save_sample_grid(engine, faces, Path(grids) / f"{i:06d}.png")
             if save_g:   # with its config beside it, so load_generator and scripts/ship_weights.py read it
-                torch.save(engine.G.state_dict(), save_g)
+                torch.save(engine.G_eval.state_dict(), save_g)
                 cfg.save(Path(save_g).with_suffix(".yaml"))
     return curve
 

@@ -134,9 +134,10 @@ def main(argv=None) -> int:
         cfg.model.g_res_blocks, cfg.model.ultimate_skip = blocks, skip
         if not skip:   # switches that act through the skip (a demo base has them) go with it
             cfg.model.identity_init = cfg.model.residual_blur = False
+            cfg.model.residual_scale = 1.0
         print(f"[ablation] {name}: training", flush=True)
         engine, seconds = train_variant(cfg, data, a.device, progress=not a.quiet)
-        G = engine.G.cpu().eval()
+        G = engine.G_eval.cpu().eval()
         res = evaluate(G, data, classifier=lambda x: predict(clf, x), faces=faces, progress=not a.quiet,
                        encoding_cache=cache)
         o = res["overall"]

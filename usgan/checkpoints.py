@@ -28,7 +28,7 @@ def save_checkpoint(directory, engine, cfg: Config, extra: dict | None = None) -
     d.mkdir(parents=True, exist_ok=True)
     sd = engine.state_dict()
     torch.save({**sd, "config": cfg.to_dict(), "rng": torch.get_rng_state(), **(extra or {})}, d / ENGINE_FILE)
-    torch.save(sd["G"], d / f"{sd['iteration']}-G.ckpt")
+    torch.save(sd.get("G_ema", sd["G"]), d / f"{sd['iteration']}-G.ckpt")   # the generator the run shows
     torch.save(sd["D"], d / f"{sd['iteration']}-D.ckpt")
     return d
 
@@ -45,9 +45,11 @@ def _generator_for(state: dict, cfg: Config | None) -> tuple[Generator, str]:
         skip = blocks == 1
     kind = "usgan" if skip else "stargan"
     label_norm = any(".label_affine." in k for k in state)
-    blur = cfg is not None and cfg.model.residual_blur   # a fixed blur holds no weights: only the config knows
+    # A fixed blur and scale hold no weights: only the config knows them.
+    blur = cfg is not None and cfg.model.residual_blur
+    scale = cfg.model.residual_scale if cfg is not None else 1.0
     return Generator(c_dim=c_dim, conv_dim=conv_dim, res_blocks=blocks, ultimate_skip=skip, label_norm=label_norm,
-                     residual_blur=blur), kind
+                     residual_blur=blur, residual_scale=scale), kind
 
 
 def checkpoint_file(path) -> Path:
@@ -78,7 +80,7 @@ def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, 
             cfg = from_dict(blob["config"])
         except ConfigError:
             cfg = None
-        state = blob["G"]
+        state = blob.get("G_ema", blob["G"])
     elif isinstance(blob, dict) and "main.0.weight" in blob:
         state = blob
     else:

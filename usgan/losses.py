@@ -83,6 +83,14 @@ class USGANLoss:
             return self._for_d(self.G(x_real, c_trg))
 
     # ------------------------------------------------------------------------------------------ phases
+    def classifier_phase(self, x_real, label_org):
+        """l_cls * CE(D_cls(x), c) alone: D's classifier on real faces, before the GAN starts (optim.cls_warmup)."""
+        with self._ac(self.bf16_d):
+            out_src, out_cls = self.D(self._as_d_sees(x_real))
+        d_cls = F.cross_entropy(out_cls.float(), label_org)
+        # The critic's head joins with weight 0: DDP expects a gradient for every parameter of D.
+        return self.cfg.lambda_cls * d_cls + 0 * out_src.float().mean(), {"D/loss_cls": d_cls}
+
     def discriminator_phase(self, x_real, c_trg, label_org, x_fake=None):
         """-D(x) + D(G(x,c')) + l_cls * CE(D_cls(x), c) + l_gp * GP  [+ l_cls * cls_fake_source * CE(D_cls(G(x,c')), c)].
 

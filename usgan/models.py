@@ -69,9 +69,14 @@ class ResidualBlock(nn.Module):
 class Generator(nn.Module):
     """Encoder, residual blocks, decoder; the ultimate skip adds the input image after the tanh."""
 
-    def __init__(self, c_dim=7, conv_dim=64, res_blocks=1, ultimate_skip=True, label_norm=False, residual_blur=False):
+    def __init__(self, c_dim=7, conv_dim=64, res_blocks=1, ultimate_skip=True, label_norm=False, residual_blur=False,
+                 residual_scale=1.0):
         super().__init__()
         self.c_dim, self.ultimate_skip = c_dim, ultimate_skip
+        # Switch `residual_scale` (1 in the paper): the change G adds through the skip is scale * tanh(...).
+        # With 1 a pixel can move by less than half the image range, so light skin can never become a dark open
+        # mouth (or a dark mouth skin again): about a third of an expression's change is out of reach.
+        self.residual_scale = float(residual_scale)
         # Switch `residual_blur` (off in the paper): a fixed [1 2 1] x [1 2 1] / 16 blur of the change G adds
         # through the skip, which removes period-2 patterns, the checkerboards a critic's strided convolutions
         # feed back as gradients; expression strokes 2-4 px wide pass. Not a parameter: the state dict is unchanged.
@@ -100,6 +105,8 @@ class Generator(nn.Module):
         out = self.main(torch.cat([x, c.to(x.dtype)], dim=1))
         if self.blur is not None:
             out = F.conv2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), self.blur.to(out.dtype), groups=3)
+        if self.residual_scale != 1.0:
+            out = out * self.residual_scale
         return out + x if self.ultimate_skip else out
 
 

@@ -80,7 +80,7 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def sample_grid(engine_or_G, faces: torch.Tensor, c_dim: int = 7) -> Image.Image:
     """Rows: faces; columns: the input, then the face translated to each of the seven expressions."""
-    G = getattr(engine_or_G, "G", engine_or_G)
+    G = getattr(engine_or_G, "G_eval", engine_or_G)
     cols = [faces] + [translate(G, faces, torch.full((len(faces),), k)).cpu() for k in range(c_dim)]
     n, s = len(faces), faces.shape[-1]
     grid = torch.stack(cols, 1)                      # (n, 8, 3, s, s)

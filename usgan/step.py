@@ -8,6 +8,9 @@ The Ray launcher (train.py) wraps G and D in DDP with `engine.wrap(fn)`; nothing
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -24,7 +27,7 @@ def build_networks(cfg: Config):
     """G and D of the configured architecture, on the CPU."""
     m = cfg.model
     G = Generator(c_dim=m.c_dim, conv_dim=m.g_conv_dim, res_blocks=m.g_res_blocks, ultimate_skip=m.ultimate_skip,
-                  label_norm=m.label_norm, residual_blur=m.residual_blur)
+                  label_norm=m.label_norm, residual_blur=m.residual_blur, residual_scale=m.residual_scale)
     D = Discriminator(image_size=m.image_size, c_dim=m.c_dim, conv_dim=m.d_conv_dim, repeat_num=m.d_repeat_num)
     if m.identity_init:
         # With the skip, a zero last conv makes G(x, c) == x: training starts from "change nothing" and
@@ -60,11 +63,16 @@ class Engine:
     cfg: Config
     device: torch.device
     iteration: int = 0
+    G_ema: torch.nn.Module | None = None    # the running average of G's weights, where optim.g_ema > 0
     _compiled: tuple | None = field(default=None, repr=False)   # (the G it was made from, torch.compile(G))
 
     @classmethod
     def build(cls, cfg: Config, device="cpu") -> "Engine":
         device = torch.device(device)
+        if cfg.speed.bf16 and not bf16_supported(device):
+            # Emulated bf16 is slower than fp32: a preset that asks for it still runs, at fp32, on such machines.
+            warnings.warn(f"speed.bf16: this {device.type} has no native bf16 units; training in fp32", stacklevel=2)
+            cfg = dataclasses.replace(cfg, speed=dataclasses.replace(cfg.speed, bf16=False))
         G, D = build_networks(cfg)
         fmt = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format
         G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
@@ -73,11 +81,17 @@ class Engine:
         o = cfg.optim
         g_opt = torch.optim.Adam(G.parameters(), o.g_lr, (o.beta1, o.beta2))
         d_opt = torch.optim.Adam(D.parameters(), o.d_lr, (o.beta1, o.beta2))
-        return cls(G, D, g_opt, d_opt, cfg, device)
+        G_ema = copy.deepcopy(G).eval().requires_grad_(False) if o.g_ema else None
+        return cls(G, D, g_opt, d_opt, cfg, device, G_ema=G_ema)
 
     def wrap(self, fn) -> None:
         """Replace G and D by fn(G) and fn(D), e.g. DistributedDataParallel, keeping the optimizers."""
         self.G, self.D = fn(self.G), fn(self.D)
+
+    @property
+    def G_eval(self) -> torch.nn.Module:
+        """The generator whose outputs are shown, scored and exported: the weight average where kept, else G."""
+        return self.G_ema if self.G_ema is not None else unwrap(self.G)
 
     @property
     def loss(self) -> USGANLoss:
@@ -104,44 +118,73 @@ class Engine:
         if self.cfg.speed.channels_last:
             x_real = x_real.contiguous(memory_format=torch.channels_last)
         label_org = label_org.to(self.device, non_blocking=True)
-        # Target labels are a random permutation of the batch's own labels, as in the authors' code.
-        label_trg = label_org[torch.randperm(label_org.size(0), device=self.device)]
+        # Target labels are a random permutation of the batch's own labels, as in the authors' code; about a
+        # quarter of them then equal the source at batch 8. targets_differ draws every target from the others.
+        if o.targets_differ:
+            label_trg = (label_org + torch.randint(1, c_dim, label_org.shape, device=self.device)) % c_dim
+        else:
+            label_trg = label_org[torch.randperm(label_org.size(0), device=self.device)]
         c_org = F.one_hot(label_org, c_dim).float()
         c_trg = F.one_hot(label_trg, c_dim).float()
         self._set_lr()
 
         loss = self.loss
+        # ==================== Warm up D's classifier (optim.cls_warmup) ==================== #
+        if self.iteration < o.cls_warmup:
+            terms = self._step(self.d_opt, *loss.classifier_phase(x_real, label_org))
+            return self._finish(terms)
+
         g_iteration = self.iteration >= o.d_warmup and (self.iteration + 1) % o.n_critic == 0
         # G is not updated between the two phases, so where G also steps its G(x, c') is computed once, with
         # grad, and the D phase gets it detached (speed.share_fake); otherwise the D phase makes it under no_grad.
         shared = {"x_fake": loss.fake(x_real, c_trg)} if g_iteration and self.cfg.speed.share_fake else {}
 
         # =========================== Train the discriminator =========================== #
-        d_total, terms = loss.discriminator_phase(x_real, c_trg, label_org, **shared)
-        self.d_opt.zero_grad(set_to_none=True)
-        d_total.backward()
-        self.d_opt.step()
+        terms = self._step(self.d_opt, *loss.discriminator_phase(x_real, c_trg, label_org, **shared))
 
         # ============================= Train the generator ============================= #
         if g_iteration:
-            g_total, g_terms = loss.generator_phase(x_real, c_org, c_trg, label_trg, **shared)
-            self.g_opt.zero_grad(set_to_none=True)
-            g_total.backward()
-            self.g_opt.step()
-            terms.update(g_terms)
+            terms.update(self._step(self.g_opt, *loss.generator_phase(x_real, c_org, c_trg, label_trg, **shared)))
+            if self.G_ema is not None:
+                self._update_ema()
 
+        return self._finish(terms)
+
+    @staticmethod
+    def _step(opt, total, terms) -> dict:
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        return terms
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # A GAN's G wanders from step to step at a high learning rate; the average of its recent weights is the
+        # steadier generator (ProGAN / StyleGAN's G_ema). Buffers (the norms' running stats) are copied.
+        G, k = unwrap(self.G), 1.0 - self.cfg.optim.g_ema
+        for avg, p in zip(self.G_ema.parameters(), G.parameters()):
+            avg.lerp_(p.detach(), k)
+        for avg, b in zip(self.G_ema.buffers(), G.buffers()):
+            avg.copy_(b)
+
+    def _finish(self, terms) -> dict[str, float]:
         self.iteration += 1
         out = {k: float(v.detach()) for k, v in terms.items()}
         out["lr"] = self.g_opt.param_groups[0]["lr"]
         return out
 
     def state_dict(self) -> dict:
-        return {"G": unwrap(self.G).state_dict(), "D": unwrap(self.D).state_dict(),
-                "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
-                "iteration": self.iteration}
+        sd = {"G": unwrap(self.G).state_dict(), "D": unwrap(self.D).state_dict(),
+              "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
+              "iteration": self.iteration}
+        if self.G_ema is not None:
+            sd["G_ema"] = self.G_ema.state_dict()
+        return sd
 
     def load_state_dict(self, sd: dict) -> None:
         unwrap(self.G).load_state_dict(sd["G"])
+        if self.G_ema is not None:   # a checkpoint from before the average was kept starts it from G
+            self.G_ema.load_state_dict(sd.get("G_ema", sd["G"]))
         unwrap(self.D).load_state_dict(sd["D"])
         self.g_opt.load_state_dict(sd["g_opt"])
         self.d_opt.load_state_dict(sd["d_opt"])

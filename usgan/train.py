@@ -116,7 +116,7 @@ def train_loop_per_worker(config: dict) -> None:
         # Every rank reports (Ray Train waits for all); rank 0's metrics and checkpoint are the ones kept.
         metrics = {"iteration": done, **terms, "rank_param_spread": rank_param_spread(engine, world)}
         if validate_now and rank == 0:
-            metrics.update(validator(engine.G, data))
+            metrics.update(validator(engine.G_eval, data))
             log.note(" ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("val/")))
         if checkpoint_now and rank == 0:
             with tempfile.TemporaryDirectory() as tmp:

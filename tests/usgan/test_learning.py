@@ -39,14 +39,15 @@ def test_paper_sized_generator_gets_closer_to_true_targets_in_a_few_dozen_steps(
 
 
 def test_demo_generator_starts_as_the_input_and_its_first_change_points_at_the_target(tmp_path):
-    G, before, (x, c, y) = _trained("demo", tmp_path)
+    G, before, (x, c, y) = _trained("demo", tmp_path, steps=80)
     assert torch.equal(before, x)                        # identity_init: nothing to unlearn
     with torch.no_grad():
         change = (G(x, c) - x).flatten(1)
-    # Its L1 barely moves in 40 steps (the supervised curve is flat for ~200), but the change it has started
-    # to make already points toward the true one: cosine 0.012 here, 0 for a change unrelated to the target.
+    # Its L1 barely moves in 80 steps (it starts at the input's), but the change it has started to make points
+    # toward the true one: cosine 0.022 here (-0.016 at step 40, while its first large steps settle), 0 for a
+    # change unrelated to the target.
     cosine = F.cosine_similarity(change, (y - x).flatten(1)).mean()
-    assert cosine > 0.005, float(cosine)
+    assert cosine > 0.01, float(cosine)
     with torch.no_grad():
         assert (G(x, c) - G(x, torch.roll(c, 1, dims=1))).abs().mean() > 1e-4
 
@@ -56,8 +57,11 @@ def test_demo_presets_keep_the_papers_sizes_and_differ_only_by_the_listed_switch
     cfg, paper = preset(name), preset("demo-paper")
     assert (cfg.model.image_size, cfg.model.g_conv_dim, cfg.model.g_res_blocks, cfg.model.ultimate_skip) == (64, 32, 1, True)
     assert (paper.loss.lambda_cls, paper.loss.lambda_rec, paper.loss.lambda_gp) == (1.0, 1.0, 10.0)
-    switches = {"model.identity_init", "model.label_norm", "model.residual_blur", "loss.d_augment",
-                "loss.cls_fake_source", "optim.d_warmup", "optim.n_critic", "optim.num_iters", "run.name"}
+    switches = {"model.identity_init", "model.label_norm", "model.residual_blur", "model.residual_scale",
+                "loss.d_augment", "loss.cls_fake_source", "optim.cls_warmup", "optim.n_critic", "optim.batch_size",
+                "optim.g_lr", "optim.d_lr", "optim.g_ema", "optim.targets_differ", "optim.num_iters",
+                "optim.num_iters_decay", "speed.bf16",
+                "run.checkpoint_every", "run.name"}
     a, b = cfg.to_dict(), paper.to_dict()
     differ = {f"{s}.{k}" for s in a if isinstance(a[s], dict) for k in a[s] if a[s][k] != b[s][k]}
     assert differ <= switches and (name == "demo-paper") == (not differ)

@@ -129,6 +129,23 @@ def test_label_norm_switch_adds_only_label_keys_and_starts_as_the_paper_network(
     assert (a - b)[..., 16:48, 16:48].abs().mean() > 0.05
 
 
+def test_residual_scale_multiplies_the_change_and_reaches_the_whole_range():
+    torch.manual_seed(0)
+    paper = Generator(conv_dim=8)
+    scaled = Generator(conv_dim=8, residual_scale=2.0)
+    assert list(scaled.state_dict()) == list(paper.state_dict())      # a fixed factor: nothing to save or load
+    scaled.load_state_dict(paper.state_dict())
+    x, c = torch.rand(2, 3, 64, 64) * 2 - 1, torch.eye(7)[[1, 4]]
+    assert torch.allclose(scaled(x, c) - x, 2 * (paper(x, c) - x), atol=1e-5)
+    # a white pixel can become black only when the change may exceed the tanh's 1
+    with torch.no_grad():
+        for G in (paper, scaled):
+            G.main[-2].weight.zero_()
+            G.main[-2].weight[:, 0, 3, 3] = -50.0    # saturate the tanh at -1 wherever channel 0 is active
+    white = torch.ones(1, 3, 64, 64)
+    assert paper(white, c[:1]).min() > -0.01 and scaled(white, c[:1]).min() < -0.99
+
+
 def test_residual_blur_keeps_the_authors_keys_and_removes_period_two_patterns():
     torch.manual_seed(0)
     paper = Generator(conv_dim=8)

@@ -25,12 +25,12 @@ def test_shipped_weights_are_small_synthetic_only_and_load_with_their_config():
 
 
 def test_a_plain_state_dict_takes_its_config_from_the_yaml_beside_it(tmp_path):
-    cfg = preset("demo", **{"model.g_conv_dim": 8, "model.residual_blur": True})
+    cfg = preset("demo", **{"model.g_conv_dim": 8, "model.residual_blur": True, "model.residual_scale": 2.0})
     torch.save(Generator(conv_dim=8).state_dict(), tmp_path / "mine-G.ckpt")
     cfg.save(tmp_path / "mine-G.yaml")
     G, loaded = load_generator(tmp_path / "mine-G.ckpt")
     assert loaded.model.image_size == 64 and loaded.preset == "demo"
-    assert G.blur is not None                              # a switch without weights comes from the config
+    assert G.blur is not None and G.residual_scale == 2.0  # switches without weights come from the config
     (tmp_path / "mine-G.yaml").unlink()                    # without it: the paper's settings, as for the authors' files
     assert load_generator(tmp_path / "mine-G.ckpt")[1].model.image_size == 128
 

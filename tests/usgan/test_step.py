@@ -94,6 +94,27 @@ def test_target_labels_are_a_permutation_of_the_batch():
     assert torch.equal(*seen[0])
 
 
+def test_targets_differ_never_asks_for_the_source_expression(monkeypatch):
+    from usgan.losses import USGANLoss
+    cfg = preset("tiny")
+    cfg.optim.targets_differ = True
+    e = Engine.build(cfg)
+    seen = []
+    orig = USGANLoss.discriminator_phase
+
+    def spy(self, x_real, c_trg, label_org, **kw):
+        seen.append((c_trg.argmax(1), label_org))
+        return orig(self, x_real, c_trg, label_org, **kw)
+
+    monkeypatch.setattr(USGANLoss, "discriminator_phase", spy)
+    x, _ = _batch(cfg)
+    for step in range(10):
+        e.train_step(x, torch.tensor([0, 3, 3, 6]))
+    targets = torch.stack([t for t, _ in seen])
+    assert all(bool((t != o).all()) for t, o in seen)
+    assert len(set(targets[:, 1].tolist())) > 2          # drawn, not a fixed shift: several others appear
+
+
 def test_d_warmup_trains_d_alone_first():
     cfg = preset("tiny")
     cfg.optim.n_critic, cfg.optim.d_warmup = 1, 3
@@ -104,6 +125,60 @@ def test_d_warmup_trains_d_alone_first():
     assert seen == [False, False, False]
     assert all(torch.equal(a, b) for a, b in zip(g_before, e.G.parameters()))
     assert "G/loss_rec" in e.train_step(x, y)
+
+
+def test_bf16_falls_back_to_fp32_where_the_hardware_has_no_bf16(monkeypatch):
+    import usgan.step
+    cfg = preset("tiny")
+    cfg.speed.bf16 = True
+    monkeypatch.setattr(usgan.step, "bf16_supported", lambda device: False)   # a CPU without AVX512-BF16/AMX
+    with pytest.warns(UserWarning, match="no native bf16"):
+        e = Engine.build(cfg)
+    assert e.cfg.speed.bf16 is False and cfg.speed.bf16 is True     # the caller's config is left as it was
+    assert not e.loss.bf16_g
+
+
+def test_cls_warmup_trains_only_d_classifier_on_real_faces_first():
+    cfg = preset("tiny")
+    cfg.optim.n_critic, cfg.optim.cls_warmup, cfg.optim.d_warmup = 1, 2, 3
+    e = Engine.build(cfg)
+    x, y = _batch(cfg)
+    g_before = [p.clone() for p in e.G.parameters()]
+    critic_before = e.D.conv1.weight.clone()
+    first = [e.train_step(x, y) for _ in range(2)]
+    assert all(set(t) == {"D/loss_cls", "lr"} for t in first)
+    assert first[1]["D/loss_cls"] < first[0]["D/loss_cls"]              # the same batch: it learns
+    assert torch.equal(critic_before, e.D.conv1.weight)                 # the critic's head waits for the GAN
+    assert all(torch.equal(a, b) for a, b in zip(g_before, e.G.parameters()))
+    assert "D/loss_gp" in e.train_step(x, y) and e.iteration == 3      # then D alone, the whole of it
+    assert "G/loss_rec" in e.train_step(x, y)
+
+
+def test_g_ema_averages_g_and_is_what_a_checkpoint_shows(tmp_path):
+    from usgan.checkpoints import load_generator, save_checkpoint
+    cfg = preset("tiny")
+    cfg.optim.n_critic, cfg.optim.g_ema = 1, 0.5
+    e = Engine.build(cfg)
+    assert e.G_eval is e.G_ema and e.G_ema is not e.G
+    x, y = _batch(cfg)
+    e.train_step(x, y)
+    before = [p.clone() for p in e.G_ema.parameters()]
+    e.train_step(x, y)
+    for avg, old, p in zip(e.G_ema.parameters(), before, e.G.parameters()):
+        assert torch.allclose(avg, 0.5 * old + 0.5 * p.detach(), atol=1e-6)   # lerp toward G by 1 - decay
+    assert any(not torch.equal(a, p) for a, p in zip(e.G_ema.parameters(), e.G.parameters()))
+    # the authors'-layout G file and load_generator carry the average; a resume restores both
+    d = save_checkpoint(tmp_path / "ck", e, cfg)
+    ema = e.G_ema.state_dict()
+    assert all(torch.equal(v, torch.load(d / "2-G.ckpt")[k]) for k, v in ema.items())
+    G, _ = load_generator(d)
+    assert all(torch.equal(v, G.state_dict()[k]) for k, v in ema.items())
+    resumed = Engine.build(cfg)
+    resumed.load_state_dict(torch.load(d / "engine.pt", weights_only=False))
+    assert all(torch.equal(v, resumed.G_ema.state_dict()[k]) for k, v in ema.items())
+    assert all(torch.equal(v, resumed.G.state_dict()[k]) for k, v in e.G.state_dict().items())
+    plain = preset("tiny")
+    assert Engine.build(plain).G_ema is None and "G_ema" not in Engine.build(plain).state_dict()
 
 
 def test_colour_jitter_keeps_shapes_and_lets_gradients_through():
