@@ -224,6 +224,6 @@ def test_classifier_reading_fakes_as_their_source_adds_its_term_to_d_only(batch_
     # D's classifier on G(x, c') against the SOURCE label, weighted; the paper's terms are untouched
     with torch.no_grad():
         expected = torch.nn.functional.cross_entropy(e.D(e.G(x, c_trg))[1], label)
-    assert float(terms["D/loss_cls_fake"]) == pytest.approx(float(expected), rel=1e-4)
-    assert float(with_term - without) == pytest.approx(0.5 * float(expected), rel=1e-3, abs=1e-5)
+    assert terms["D/loss_cls_fake"].item() == pytest.approx(float(expected), rel=1e-4)
+    assert (with_term - without).item() == pytest.approx(0.5 * float(expected), rel=1e-3, abs=1e-5)
     assert "D/loss_cls_fake" not in plain
