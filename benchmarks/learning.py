@@ -104,6 +104,8 @@ def _timed_turns(cfg, data, folder: str, side: int, turns: int) -> list[float]:
     """This side's seconds per iteration in each of its turns; a turn is one whole n_critic cycle."""
     torch.manual_seed(0)
     engine = Engine.build(cfg)
+    # Time the GAN's iterations, which are nearly all of a run, not the cheap D-only warm-up ones.
+    engine.iteration = max(cfg.optim.cls_warmup, cfg.optim.d_warmup)
     batches = data.batches("train", cfg.optim.batch_size, seed=0)
     for _ in range(cfg.optim.n_critic):                       # warm-up: first-touch allocations, oneDNN kernels
         engine.train_step(*next(batches))
