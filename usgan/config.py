@@ -45,7 +45,7 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     n_critic: int = 5
-    targets_differ: bool = False     # each target one of the six other expressions (authors: the batch's labels shuffled)
+    targets_differ: bool = False     # targets drawn from the six other expressions (authors: the labels shuffled)
     cls_warmup: int = 0              # first iterations: D's classifier alone, on real faces (not in the paper)
     d_warmup: int = 0                # first iterations (cls_warmup's count): D alone, G waits (not in the paper)
     g_ema: float = 0.0               # G's weight average, shown and exported instead of G: its decay (0: off)
