@@ -22,13 +22,18 @@ class CheckpointError(ValueError):
     """A checkpoint path that cannot be loaded; the message names the problem and the fix."""
 
 
+def shown_generator(engine_state: dict) -> dict:
+    """The G a run shows and exports: its weight average where it keeps one (optim.g_ema), else G itself."""
+    return engine_state.get("G_ema", engine_state["G"])
+
+
 def save_checkpoint(directory, engine, cfg: Config, extra: dict | None = None) -> Path:
     """Everything needed to resume, plus G and D in the authors' plain state-dict layout."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     sd = engine.state_dict()
     torch.save({**sd, "config": cfg.to_dict(), "rng": torch.get_rng_state(), **(extra or {})}, d / ENGINE_FILE)
-    torch.save(sd.get("G_ema", sd["G"]), d / f"{sd['iteration']}-G.ckpt")   # the generator the run shows
+    torch.save(shown_generator(sd), d / f"{sd['iteration']}-G.ckpt")
     torch.save(sd["D"], d / f"{sd['iteration']}-D.ckpt")
     return d
 
@@ -80,7 +85,7 @@ def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, 
             cfg = from_dict(blob["config"])
         except ConfigError:
             cfg = None
-        state = blob.get("G_ema", blob["G"])
+        state = shown_generator(blob)
     elif isinstance(blob, dict) and "main.0.weight" in blob:
         state = blob
     else:
