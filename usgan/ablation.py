@@ -31,6 +31,7 @@ from .cli_common import UsageError, add_device_flag, parser, run
 from .config import preset, set_value, validate
 from .launch import config_from_cli
 from .data.expressions import EXPRESSIONS
+from .demo_stimuli import write_generator_outputs
 from .models import count_parameters
 from .run_outputs import sample_grid
 
@@ -40,6 +41,7 @@ VARIANTS = [  # (name, residual blocks, ultimate skip)
     ("6 blocks (StarGAN-like)", 6, False),
     ("6 blocks + skip", 6, True),
 ]
+STIMULUS_NAMES = {1: "usgan", 2: "no-skip", 3: "six-blocks", 4: "six-blocks-skip"}  # study method folders
 
 
 def ablation_config(a):
@@ -92,6 +94,9 @@ def build_parser():
     ap.add_argument("--faces", type=int, default=7,
                     help="test faces scored per variant, spread over source expressions (each to 6 expressions)")
     ap.add_argument("--grid-faces", type=int, default=2, help="faces shown in the grid")
+    ap.add_argument("--stimuli", metavar="DIR", help="also write each variant's translations of the study demo's "
+                    "faces as a study stimulus folder (DIR/inputs, DIR/methods/<variant>/...), as the committed "
+                    "study_app/demo_stimuli was made")
     ap.add_argument("--only", help="comma list of variant numbers 1-4 to run (default all)")
     add_device_flag(ap)
     ap.add_argument("--out", default="outputs/ablation")
@@ -130,6 +135,7 @@ def main(argv=None) -> int:
     cache: dict = {}
     rows, grids = [], []
     for name, blocks, skip in variants:
+        number = VARIANTS.index((name, blocks, skip)) + 1
         cfg = copy.deepcopy(base)   # only the architecture differs between variants
         cfg.model.g_res_blocks, cfg.model.ultimate_skip = blocks, skip
         if not skip:   # switches that act through the skip (a demo base has them) go with it
@@ -151,6 +157,8 @@ def main(argv=None) -> int:
         print(f"[ablation] {name}: {seconds:.0f} s; L1 to GT {row['identity_l1_to_gt']:.4f}, expression acc "
               f"{row['expression_accuracy']:.1%}, ACD {row['acd']:.4f}", flush=True)
         grids.append((name, sample_grid(G, grid_faces)))
+        if a.stimuli:
+            write_generator_outputs(a.stimuli, STIMULUS_NAMES[number], G, size)
     md = ["| variant | G params | identity error: L1 to GT ↓ | ACD to GT ↓ | expression acc. ↑ | ACD ↓ | "
           "local FVS* ↑ | train s |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -169,7 +177,8 @@ def main(argv=None) -> int:
                   [(f"{n} #{i}", Image.fromarray(np.asarray(g)[i * size:(i + 1) * size]))
                    for i in range(len(grid_faces)) for n, g in grids], size).save(out / "ablation_grid.png")
     print("\n".join(md))
-    print(f"[ablation] wrote {out / 'ablation.md'}, {out / 'ablation.json'} and {out / 'ablation_grid.png'}")
+    print(f"[ablation] wrote {out / 'ablation.md'}, {out / 'ablation.json'} and {out / 'ablation_grid.png'}"
+          + (f"; study stimuli in {a.stimuli}" if a.stimuli else ""))
     return 0
 
 

@@ -1,9 +1,12 @@
-"""Write the study app's demo stimuli: synthetic input faces and four stand-in "methods" as image folders.
+"""Write the study app's demo stimuli: synthetic input faces and what each "method" made of them, as image folders.
 
-    python -m usgan.demo_stimuli --out study_app/demo_stimuli
+    python -m usgan.ablation --preset demo --stimuli study_app/demo_stimuli   # four trained generators (~35 min)
+    python -m usgan.demo_stimuli --out study_app/demo_stimuli                  # four image operations (seconds)
 
-The stand-ins are transparent image operations on the synthetic set, not trained models, so the demo study
-has something to click on a fresh checkout: `target` is the true rendering of the asked-for expression,
+The committed demo folder holds real model outputs: the four generators of the paper's ablation (US-GAN, no
+skip, 6 blocks, 6 blocks + skip), trained on the synthetic set, translating neutral faces of identities none of
+them trained on (seed 1; training uses seed 0). This module's own command writes transparent image operations
+instead, for a folder that needs no training: `target` is the true rendering of the asked-for expression,
 `blurred` and `recoloured` degrade it, and `unchanged` returns the input. A real study uses the folders that
 `python -m usgan.synthesize` (or another method's own tool) writes, in the same layout.
 """
@@ -12,8 +15,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from PIL import ImageEnhance, ImageFilter
+import numpy as np
+import torch
+from PIL import Image, ImageEnhance, ImageFilter
 
+from .data.expressions import EXPRESSIONS
 from .data.synthetic import render_face
 
 METHODS = {
@@ -22,22 +28,47 @@ METHODS = {
     "recoloured": lambda inp, tgt: ImageEnhance.Color(tgt).enhance(0.25),
     "unchanged": lambda inp, tgt: inp,
 }
+DEMO_EXPRESSIONS = ("happy", "sad", "surprised")
+DEMO_SEED = 1   # identities no training run has seen: the synthetic training set is rendered from seed 0
 
 
-def write_demo(out, faces: int = 6, expressions=("happy", "sad", "surprised"), seed: int = 1, size: int = 128):
-    """inputs/<face>.png (neutral) and methods/<NAME>/<face>/<expression>.png."""
-    out = Path(out)
+def _neutral_faces(out: Path, faces: int, seed: int, size: int):
+    """Write inputs/<face>.png (neutral) and yield (face_id, identity, neutral image)."""
+    (out / "inputs").mkdir(parents=True, exist_ok=True)
     for f in range(faces):
-        face_id = f"face{f + 1:02d}"
-        neutral = render_face(f, "neutral", seed, size)
-        (out / "inputs").mkdir(parents=True, exist_ok=True)
+        face_id, neutral = f"face{f + 1:02d}", render_face(f, "neutral", seed, size)
         neutral.save(out / "inputs" / f"{face_id}.png")
+        yield face_id, f, neutral
+
+
+def write_demo(out, faces: int = 6, expressions=DEMO_EXPRESSIONS, seed: int = DEMO_SEED, size: int = 128):
+    """inputs/<face>.png (neutral) and methods/<NAME>/<face>/<expression>.png for the image operations."""
+    out = Path(out)
+    for face_id, f, neutral in _neutral_faces(out, faces, seed, size):
         for e in expressions:
             target = render_face(f, e, seed, size)
             for name, make in METHODS.items():
                 d = out / "methods" / name / face_id
                 d.mkdir(parents=True, exist_ok=True)
                 make(neutral, target).save(d / f"{e}.png")
+    return out
+
+
+def write_generator_outputs(out, method: str, G, size: int, faces: int = 6, expressions=DEMO_EXPRESSIONS,
+                            seed: int = DEMO_SEED):
+    """inputs/<face>.png (neutral, at G's size) and methods/<method>/<face>/<expression>.png from G."""
+    from .run_outputs import to_uint8
+    from .translate import translate
+
+    out = Path(out)
+    for face_id, _, neutral in _neutral_faces(out, faces, seed, size):
+        x = torch.from_numpy(np.asarray(neutral, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+        labels = torch.tensor([EXPRESSIONS.index(e) for e in expressions])
+        ys = to_uint8(translate(G, x.expand(len(labels), -1, -1, -1), labels, batch_size=1))
+        d = out / "methods" / method / face_id
+        d.mkdir(parents=True, exist_ok=True)
+        for e, y in zip(expressions, ys):
+            Image.fromarray(y.permute(1, 2, 0).numpy()).save(d / f"{e}.png")
     return out
 
 

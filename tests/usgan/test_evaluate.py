@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from PIL import Image
 
 from usgan.checkpoints import save_checkpoint
 from usgan.config import preset
@@ -144,3 +145,18 @@ def test_ablation_cli_errors(capsys):
     assert_one_line_error(run_cli("usgan.ablation", "--only", "9"), "--only '9'")
     assert_main_error(run_main(main, capsys, "--iters", "0"), "must be >= 1")
     assert_main_error(run_main(main, capsys, "--preset", "huge"), "unknown preset 'huge'")
+
+
+def test_generator_outputs_make_a_demo_stimulus_folder_the_study_builds_from(tmp_path):
+    from study_app.demo import demo_spec
+    from usgan.demo_stimuli import DEMO_EXPRESSIONS, write_generator_outputs
+    cfg = preset("tiny")
+    torch.manual_seed(0)
+    for method in ("usgan", "no-skip"):
+        G = Generator(7, cfg.model.g_conv_dim, cfg.model.g_res_blocks, ultimate_skip=method == "usgan")
+        write_generator_outputs(tmp_path, method, G, cfg.model.image_size, faces=2)
+    spec = demo_spec(tmp_path, tmp_path / "study")
+    assert set(spec.methods) == {"usgan", "no-skip"} and spec.expressions == DEMO_EXPRESSIONS
+    out = Image.open(tmp_path / "methods" / "usgan" / "face02" / "sad.png")
+    assert out.size == (cfg.model.image_size,) * 2 and out.mode == "RGB"
+    assert Image.open(tmp_path / "inputs" / "face02.png").size == out.size
