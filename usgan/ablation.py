@@ -95,8 +95,8 @@ def build_parser():
                     help="test faces scored per variant, spread over source expressions (each to 6 expressions)")
     ap.add_argument("--grid-faces", type=int, default=2, help="faces shown in the grid")
     ap.add_argument("--stimuli", metavar="DIR", help="also write each variant's translations of the study demo's "
-                    "faces as a study stimulus folder (DIR/inputs, DIR/methods/<variant>/...), as the committed "
-                    "study_app/demo_stimuli was made")
+                    "faces as a study stimulus folder (DIR/inputs, DIR/methods/<variant>/...), the layout of "
+                    "study_app/demo_stimuli")
     ap.add_argument("--only", help="comma list of variant numbers 1-4 to run (default all)")
     add_device_flag(ap)
     ap.add_argument("--out", default="outputs/ablation")

@@ -1,13 +1,13 @@
 """Write the study app's demo stimuli: synthetic input faces and what each "method" made of them, as image folders.
 
-    python -m usgan.ablation --preset demo --stimuli study_app/demo_stimuli   # four trained generators (~35 min)
-    python -m usgan.demo_stimuli --out study_app/demo_stimuli                  # four image operations (seconds)
+    python -m usgan.demo_stimuli --out study_app/demo_stimuli        # four image operations (seconds)
+    python -m usgan.ablation --preset demo --stimuli my_stimuli      # four trained generators (~35 min)
 
-The committed demo folder holds real model outputs: the four generators of the paper's ablation (US-GAN, no
-skip, 6 blocks, 6 blocks + skip), trained on the synthetic set, translating neutral faces of identities none of
-them trained on (seed 1; training uses seed 0). This module's own command writes transparent image operations
-instead, for a folder that needs no training: `target` is the true rendering of the asked-for expression,
-`blurred` and `recoloured` degrade it, and `unchanged` returns the input. A real study uses the folders that
+This module's own command writes transparent image operations, the committed demo folder: `target` is the
+true rendering of the asked-for expression, `blurred` and `recoloured` degrade it, and `unchanged` returns the
+input. `usgan.ablation --stimuli` writes real model outputs instead: the four generators of the paper's ablation
+(US-GAN, no skip, 6 blocks, 6 blocks + skip), trained on the synthetic set, translating neutral faces of
+identities none of them trained on (seed 1; training uses seed 0). A real study uses the folders that
 `python -m usgan.synthesize` (or another method's own tool) writes, in the same layout.
 """
 from __future__ import annotations
