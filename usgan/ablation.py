@@ -41,7 +41,7 @@ VARIANTS = [  # (name, residual blocks, ultimate skip)
     ("6 blocks (StarGAN-like)", 6, False),
     ("6 blocks + skip", 6, True),
 ]
-STIMULUS_NAMES = {1: "usgan", 2: "no-skip", 3: "six-blocks", 4: "six-blocks-skip"}  # study method folders
+STIMULUS_NAMES = {(1, True): "usgan", (1, False): "no-skip", (6, False): "six-blocks", (6, True): "six-blocks-skip"}
 
 
 def ablation_config(a):
@@ -135,7 +135,6 @@ def main(argv=None) -> int:
     cache: dict = {}
     rows, grids = [], []
     for name, blocks, skip in variants:
-        number = VARIANTS.index((name, blocks, skip)) + 1
         cfg = copy.deepcopy(base)   # only the architecture differs between variants
         cfg.model.g_res_blocks, cfg.model.ultimate_skip = blocks, skip
         if not skip:   # switches that act through the skip (a demo base has them) go with it
@@ -158,7 +157,7 @@ def main(argv=None) -> int:
               f"{row['expression_accuracy']:.1%}, ACD {row['acd']:.4f}", flush=True)
         grids.append((name, sample_grid(G, grid_faces)))
         if a.stimuli:
-            write_generator_outputs(a.stimuli, STIMULUS_NAMES[number], G, size)
+            write_generator_outputs(a.stimuli, STIMULUS_NAMES[blocks, skip], G, size)
     md = ["| variant | G params | identity error: L1 to GT ↓ | ACD to GT ↓ | expression acc. ↑ | ACD ↓ | "
           "local FVS* ↑ | train s |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, ImageEnhance, ImageFilter
 
 from .data.expressions import EXPRESSIONS
 from .data.synthetic import render_face
+from .faces import crops_tensor, uint8_frames
+from .translate import translate
 
 METHODS = {
     "target": lambda inp, tgt: tgt,
@@ -57,18 +58,14 @@ def write_demo(out, faces: int = 6, expressions=DEMO_EXPRESSIONS, seed: int = DE
 def write_generator_outputs(out, method: str, G, size: int, faces: int = 6, expressions=DEMO_EXPRESSIONS,
                             seed: int = DEMO_SEED):
     """inputs/<face>.png (neutral, at G's size) and methods/<method>/<face>/<expression>.png from G."""
-    from .run_outputs import to_uint8
-    from .translate import translate
-
     out = Path(out)
+    labels = torch.tensor([EXPRESSIONS.index(e) for e in expressions])
     for face_id, _, neutral in _neutral_faces(out, faces, seed, size):
-        x = torch.from_numpy(np.asarray(neutral, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
-        labels = torch.tensor([EXPRESSIONS.index(e) for e in expressions])
-        ys = to_uint8(translate(G, x.expand(len(labels), -1, -1, -1), labels, batch_size=1))
+        x = crops_tensor([neutral]).expand(len(labels), -1, -1, -1)
         d = out / "methods" / method / face_id
         d.mkdir(parents=True, exist_ok=True)
-        for e, y in zip(expressions, ys):
-            Image.fromarray(y.permute(1, 2, 0).numpy()).save(d / f"{e}.png")
+        for e, y in zip(expressions, uint8_frames(translate(G, x, labels, batch_size=1))):
+            Image.fromarray(y).save(d / f"{e}.png")
     return out
 
 
