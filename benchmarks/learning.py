@@ -10,6 +10,9 @@ as the asked-for expression, and the L1 distance from each output to the true ta
 the untouched input to it. With --oracle-steps it also trains the same G directly on the true targets (L1
 supervision, which the GAN never has): how many steps this generator needs to learn the mapping at all. Then
 it times the bare training step against the same step inside a 1-worker Ray TorchTrainer, in the same run.
+The run is `single_run`: step for step the one `python -m usgan.train` makes with the same preset and seed.
+The final outputs are also read by --readers more classifiers of the same kind (other seeds): their spread says
+how much the accuracy depends on the one reader.
 The last line is one JSON object.
 """
 from __future__ import annotations
@@ -33,30 +36,34 @@ from usgan.metrics.expression_classifier import load_or_train
 from usgan.metrics.oracle import supervised_step, target_batches
 from usgan.metrics.synthetic_scores import translation_scores
 from usgan.run_outputs import grid_faces, save_sample_grid
-from usgan.step import Engine
+from usgan.step import Engine, single_run
 
 
-def _scored_row(counter: str, i: int, t0: float, G, data, classifier, terms=None) -> dict:
+def _scored_row(counter: str, i: int, t0: float, G, data, classifier, terms=None, readers=()) -> dict:
     """One printed point of a curve: G's held-out translation scores after i steps (and the last loss terms)."""
-    s = translation_scores(G, data, classifier)
+    s = translation_scores(G, data, classifier, readers=readers)
     row = {counter: i, "seconds": round(time.time() - t0, 1), "target_accuracy": round(s["target_accuracy"], 4),
            "l1_to_target": round(s["l1_to_target"], 4), "l1_input_to_target": round(s["l1_input_to_target"], 4),
            **{k: round(v, 4) for k, v in (terms or {}).items() if k != "lr"}}
+    if readers:
+        row["other_readers"] = [round(a, 4) for a in s["reader_accuracies"]]
     print(json.dumps(row), flush=True)
     return row
 
 
-def learning_curve(cfg, data, classifier, every: int, grids: str | None = None, save_g: str | None = None) -> list[dict]:
-    torch.manual_seed(cfg.run.seed)
-    engine = Engine.build(cfg)
+def learning_curve(cfg, data, classifier, every: int, grids: str | None = None, save_g: str | None = None,
+                   readers=()) -> list[dict]:
+    """The run's scores every `every` iterations; at the last one also as `readers` (more classifiers) read it."""
     faces = data.as_float(grid_faces(data))
-    batches = data.batches("train", cfg.optim.batch_size, seed=cfg.run.seed)
     curve, t0 = [], time.time()
     terms = {}
-    for i in range(1, cfg.optim.num_iters + 1):
-        terms.update(engine.train_step(*next(batches)))
+    for engine, step_terms in single_run(cfg, data):   # the Quick start's own run, step for step
+        terms.update(step_terms)
+        i = engine.iteration
         if i % every == 0 or i == cfg.optim.num_iters:
-            curve.append(_scored_row("iteration", i, t0, engine.G_eval, data, classifier, terms))
+            last = i == cfg.optim.num_iters
+            curve.append(_scored_row("iteration", i, t0, engine.G_eval, data, classifier, terms,
+                                     readers if last else ()))
             if grids:
                 save_sample_grid(engine, faces, Path(grids) / f"{i:06d}.png")
             if save_g:   # with its config beside it, so load_generator and scripts/ship_weights.py read it
@@ -214,6 +221,8 @@ def main(argv=None):
                                                    "at every measurement, as DIR/<iteration>.png")
     ap.add_argument("--save-g", metavar="FILE", help="save the trained G as a plain state dict (the authors' layout), "
                     "its config beside it as FILE.yaml")
+    ap.add_argument("--readers", type=int, default=4,
+                    help="more classifiers of the same kind (seeds 1..N) that also read the final outputs")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
     cfg = config_from_cli(a)
@@ -224,10 +233,16 @@ def main(argv=None):
         print(f"independent classifier: {clf_acc:.1%} on held-out ground truth; chance is {1 / 7:.1%}", flush=True)
         result["classifier_accuracy"] = round(clf_acc, 4)
     if not a.skip_learning:
-        curve = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5), a.grids, a.save_g)
-        result.update(curve=curve, final=curve[-1], goal_target_accuracy=0.70,
-                      goal_met=curve[-1]["target_accuracy"] >= 0.70
-                      and curve[-1]["l1_to_target"] < curve[-1]["l1_input_to_target"])
+        # More readers of the same kind (other seeds): a translation that only one classifier accepts is not
+        # an expression a person would name, and the outputs will be judged by a classifier that is not ours.
+        readers = [load_or_train(data, cfg.data.cache_dir, seed=k)[0] for k in range(1, a.readers + 1)]
+        curve = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5), a.grids, a.save_g,
+                               readers)
+        final = curve[-1]
+        result.update(curve=curve, final=final, goal_target_accuracy=0.70,
+                      goal_met=final["target_accuracy"] >= 0.70 and final["l1_to_target"] < final["l1_input_to_target"])
+        if readers:
+            result["other_readers_median"] = statistics.median(final["other_readers"])
     if a.oracle_steps:
         result["oracle_curve"] = oracle_curve(cfg, data, clf, a.oracle_steps, a.every or max(1, a.oracle_steps // 5))
     if not a.skip_ray_overhead:

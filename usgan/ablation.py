@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from .cli_common import UsageError, add_device_flag, parser, run
@@ -53,18 +52,16 @@ def ablation_config(a):
 
 
 def train_variant(cfg, data, device, progress=True):
-    """Engine.train_step for cfg.optim.num_iters on the train split; the same seed gives the same batches."""
+    """A fresh 1-worker usgan.train run of cfg, in this process; the same seed gives the same run."""
     from tqdm import tqdm
 
-    from .step import Engine
+    from .step import single_run
 
-    torch.manual_seed(cfg.run.seed)
-    engine = Engine.build(cfg, device)
-    batches = data.batches("train", cfg.optim.batch_size, seed=cfg.run.seed, hflip=cfg.data.hflip)
     t0 = time.time()
-    for _ in tqdm(range(cfg.optim.num_iters), desc="  training", unit="it", disable=not progress, leave=False):
-        x, y = next(batches)
-        engine.train_step(x, y)
+    engine = None
+    for engine, _ in tqdm(single_run(cfg, data, device), total=cfg.optim.num_iters, desc="  training", unit="it",
+                          disable=not progress, leave=False):
+        pass
     return engine, time.time() - t0
 
 

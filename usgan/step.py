@@ -3,6 +3,7 @@
     engine = Engine.build(cfg, device)            # G, D, Adam for each, the loss
     terms = engine.train_step(x_real, label_org)  # one D step; a G step every n_critic-th call
     engine.state_dict() / engine.load_state_dict(sd)   # everything a resumed run needs
+    for engine, terms in single_run(cfg, data): ...     # the whole of a fresh 1-worker usgan.train run
 
 The Ray launcher (train.py) wraps G and D in DDP with `engine.wrap(fn)`; nothing here knows about it.
 """
@@ -83,6 +84,11 @@ class Engine:
         d_opt = torch.optim.Adam(D.parameters(), o.d_lr, (o.beta1, o.beta2))
         G_ema = copy.deepcopy(G).eval().requires_grad_(False) if o.g_ema else None
         return cls(G, D, g_opt, d_opt, cfg, device, G_ema=G_ema)
+
+    def seed_stream(self, seed: int, rank: int = 0) -> None:
+        """Seed what the steps draw (targets, augmentation, GP mixing): per rank, and by iteration, so a resumed
+        run does not replay the same targets. Every loop that trains (usgan.train, the benchmarks) calls this."""
+        torch.manual_seed(seed * 100_003 + rank * 7919 + self.iteration)
 
     def wrap(self, fn) -> None:
         """Replace G and D by fn(G) and fn(D), e.g. DistributedDataParallel, keeping the optimizers."""
@@ -189,3 +195,17 @@ class Engine:
         self.g_opt.load_state_dict(sd["g_opt"])
         self.d_opt.load_state_dict(sd["d_opt"])
         self.iteration = int(sd["iteration"])
+
+
+def single_run(cfg: Config, data, device="cpu"):
+    """Yield (engine, terms) after each of cfg.optim.num_iters steps: the run a fresh 1-worker usgan.train makes.
+
+    Seeded as train.py seeds it (weights, then the step's stream, then the batches), so the benchmarks and the
+    ablation measure the same trajectory the Quick start produces, not a sibling of it.
+    """
+    torch.manual_seed(cfg.run.seed)
+    engine = Engine.build(cfg, device)
+    engine.seed_stream(cfg.run.seed)
+    batches = data.batches("train", cfg.optim.batch_size, seed=cfg.run.seed, hflip=cfg.data.hflip)
+    for _ in range(cfg.optim.num_iters):
+        yield engine, engine.train_step(*next(batches))

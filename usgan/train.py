@@ -79,8 +79,7 @@ def train_loop_per_worker(config: dict) -> None:
         if rank == 0:
             print(f"[train] resumed from iteration {engine.iteration}", flush=True)
     start = engine.iteration
-    # Per-rank stream, reseeded on resume so a restarted run does not replay the same targets.
-    torch.manual_seed(cfg.run.seed * 100_003 + rank * 7919 + start)
+    engine.seed_stream(cfg.run.seed, rank)
 
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP

@@ -65,3 +65,17 @@ def test_demo_presets_keep_the_papers_sizes_and_differ_only_by_the_listed_switch
     a, b = cfg.to_dict(), paper.to_dict()
     differ = {f"{s}.{k}" for s in a if isinstance(a[s], dict) for k in a[s] if a[s][k] != b[s][k]}
     assert differ <= switches and (name == "demo-paper") == (not differ)
+
+
+def test_translation_scores_put_an_unchanged_input_at_its_own_distance_and_report_every_reader(tmp_path):
+    from usgan.metrics.expression_classifier import ExpressionNet, train_classifier
+    from usgan.metrics.synthetic_scores import translation_scores
+    cfg = preset("demo", **{"data.cache_dir": str(tmp_path), "data.synthetic_identities": 4})
+    data = load_data(cfg.data, cfg.model.image_size, progress=False)
+    torch.manual_seed(0)
+    G, _ = build_networks(cfg)                # identity_init: G returns its input
+    clf = train_classifier(data.images[data.train_idx], data.labels[data.train_idx], epochs=2)
+    s = translation_scores(G, data, clf, readers=[clf, ExpressionNet().eval()])
+    assert s["l1_to_target"] == pytest.approx(s["l1_input_to_target"], abs=1e-6) and s["l1_input_to_target"] > 0.01
+    assert len(s["reader_accuracies"]) == 2 and s["reader_accuracies"][0] == s["target_accuracy"]
+    assert "reader_accuracies" not in translation_scores(G, data, clf)

@@ -77,3 +77,32 @@ def test_worker_crash_resumes_from_last_checkpoint_and_keeps_the_schedule(local_
     log = (tmp_path / "runs" / "crash" / "progress.log").read_text()
     assert "# resumed from iteration 8" in log
     assert re.findall(r"^\[it (\d+)/10\]", log, re.M) == ["9", "10"]
+
+
+def test_a_one_worker_run_is_the_benchmarks_single_run(local_ray, tmp_path):
+    """benchmarks/learning.py and the ablation score `single_run`; it must be the run usgan.train makes."""
+    from usgan.data import load_data
+    from usgan.launch import run_training
+    from usgan.step import single_run
+    cfg = _cfg(tmp_path, "same", run__num_workers=1, run__cpus_per_worker=2)
+    result, _ = run_training(cfg, quiet=True)
+    assert result.error is None
+    in_ray = torch.load(f"{result.checkpoint.path}/{cfg.optim.num_iters}-G.ckpt")
+
+    data = load_data(cfg.data, cfg.model.image_size, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)   # the worker's count: the same reductions in the same order
+    try:
+        finals = {}
+        for seed in (cfg.run.seed, cfg.run.seed + 1):
+            cfg.run.seed = seed
+            for engine, _ in single_run(cfg, data):
+                pass
+            finals[seed] = engine.G_eval.state_dict()
+    finally:
+        torch.set_num_threads(threads)
+    same, other = finals[0], finals[1]
+    gap = max((same[k].float() - in_ray[k].float()).abs().max().item() for k in in_ray)
+    control = max((other[k].float() - in_ray[k].float()).abs().max().item() for k in in_ray)
+    assert gap < 1e-5, f"the bare loop drifted from the Ray run by {gap}"
+    assert control > 1e-3, "another seed gave the same weights: the comparison cannot tell runs apart"

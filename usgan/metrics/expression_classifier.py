@@ -56,17 +56,23 @@ def predict(net: ExpressionNet, x: torch.Tensor, batch_size: int = 256) -> torch
     return torch.cat([net(x[s:s + batch_size].clamp(-1, 1)).argmax(1) for s in range(0, len(x), batch_size)])
 
 
-def load_or_train(data, cache_dir, progress=True) -> tuple[ExpressionNet, float]:
-    """The classifier for this data (trained on its train split, cached by data.tag()), and its test accuracy."""
-    path = Path(cache_dir).expanduser() / f"expression-classifier-{data.tag()}.pt"
+def load_or_train(data, cache_dir, progress=True, seed=0) -> tuple[ExpressionNet, float]:
+    """The classifier for this data (trained on its train split, cached by data.tag()), and its test accuracy.
+
+    seed 0 is the project's reader; other seeds give more readers of the same kind, to see how much a score
+    depends on the one classifier that reads it.
+    """
+    name = f"expression-classifier-{data.tag()}" + (f"-seed{seed}" if seed else "")
+    path = Path(cache_dir).expanduser() / f"{name}.pt"
     if path.is_file():
         blob = torch.load(path, weights_only=False)
         net = ExpressionNet()
         net.load_state_dict(blob["state_dict"])
         return net.eval(), blob["test_accuracy"]
     if progress:
-        print(f"[metrics] training the independent expression classifier on {len(data.train_idx)} ground-truth faces")
-    net = train_classifier(data.images[data.train_idx], data.labels[data.train_idx])
+        print(f"[metrics] training the independent expression classifier (seed {seed}) on {len(data.train_idx)} "
+              "ground-truth faces")
+    net = train_classifier(data.images[data.train_idx], data.labels[data.train_idx], seed=seed)
     acc = float((predict(net, data.as_float(data.test_idx)) == data.labels[data.test_idx]).float().mean())
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": net.state_dict(), "test_accuracy": acc}, path)

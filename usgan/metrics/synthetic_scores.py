@@ -8,7 +8,8 @@ from .expression_classifier import predict
 
 
 @torch.no_grad()
-def translation_scores(G, data, classifier, split="test", max_faces=None, batch_size=64, faces=None) -> dict:
+def translation_scores(G, data, classifier, split="test", max_faces=None, batch_size=64, faces=None,
+                       readers=()) -> dict:
     """Translate each test face to every other expression and compare with that identity's true target.
 
     max_faces picks that many faces spread over source expressions and subjects (None: the whole split);
@@ -17,6 +18,7 @@ def translation_scores(G, data, classifier, split="test", max_faces=None, batch_
     target_accuracy: share of outputs the independent classifier reads as the asked-for expression.
     l1_to_target: mean |output - true target| in [-1, 1] units; l1_input_to_target is the same for the
     untouched input, the number to beat (a generator that returns its input scores exactly that).
+    reader_accuracies (only with `readers`, more classifiers): each one's target accuracy on the same outputs.
     """
     gt = data.ground_truth()
     idx = (data.pick_faces(split, max_faces) if faces is None else torch.as_tensor(faces)).tolist()
@@ -30,6 +32,7 @@ def translation_scores(G, data, classifier, split="test", max_faces=None, batch_
     if not src:
         raise ValueError("no face in this split has a known target; translation_scores needs the synthetic set")
     correct, l1_out, l1_in, n = 0, 0.0, 0.0, 0
+    read_right = [0] * len(readers)
     dev = next(unwrap(G).parameters()).device
     for s in range(0, len(src), batch_size):
         x = data.as_float(src[s:s + batch_size]).to(dev)
@@ -37,8 +40,13 @@ def translation_scores(G, data, classifier, split="test", max_faces=None, batch_
         lab = torch.tensor(labels[s:s + batch_size], device=dev)
         out = translate(G, x, lab).clamp(-1, 1)
         correct += int((predict(classifier, out.cpu()) == lab.cpu()).sum())
+        for j, reader in enumerate(readers):
+            read_right[j] += int((predict(reader, out.cpu()) == lab.cpu()).sum())
         l1_out += float((out - y).abs().mean(dim=(1, 2, 3)).sum())
         l1_in += float((x - y).abs().mean(dim=(1, 2, 3)).sum())
         n += len(lab)
-    return {"target_accuracy": correct / n, "l1_to_target": l1_out / n, "l1_input_to_target": l1_in / n,
-            "translations": n}
+    scores = {"target_accuracy": correct / n, "l1_to_target": l1_out / n, "l1_input_to_target": l1_in / n,
+              "translations": n}
+    if readers:
+        scores["reader_accuracies"] = [r / n for r in read_right]
+    return scores
