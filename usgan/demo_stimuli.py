@@ -1,14 +1,15 @@
-"""Write the study app's demo stimuli: synthetic input faces and what each "method" made of them, as image folders.
+"""Write study stimuli: synthetic input faces and what each "method" made of them, as image folders.
 
-    python -m usgan.demo_stimuli --out study_app/demo_stimuli        # four image operations (seconds)
-    python -m usgan.ablation --preset demo --stimuli my_stimuli      # four trained generators (~35 min)
+    python -m usgan.ablation --preset demo --stimuli my_stimuli      # four trained generators (~40 min)
+    python -m usgan.demo_stimuli --out my_stimuli                    # four image operations (seconds)
 
-This module's own command writes transparent image operations, the committed demo folder: `target` is the
-true rendering of the asked-for expression, `blurred` and `recoloured` degrade it, and `unchanged` returns the
-input. `usgan.ablation --stimuli` writes real model outputs instead: the four generators of the paper's ablation
-(US-GAN, no skip, 6 blocks, 6 blocks + skip), trained on the synthetic set, translating neutral faces of
-identities none of them trained on (seed 1; training uses seed 0). A real study uses the folders that
-`python -m usgan.synthesize` (or another method's own tool) writes, in the same layout.
+`usgan.ablation --stimuli` writes real model outputs: the four generators of the paper's ablation (US-GAN, no
+skip, 6 blocks, 6 blocks + skip), trained on the synthetic set, translating neutral faces of identities none of
+them trained on (seed 1; training uses seed 0). The committed study_app/demo_stimuli is that command's output.
+This module's own command writes transparent image operations instead, for trying the study without training:
+`target` is the true rendering of the asked-for expression, `blurred` and `recoloured` degrade it, and
+`unchanged` returns the input. A real study uses the folders that `python -m usgan.synthesize` (or another
+method's own tool) writes, in the same layout.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def write_generator_outputs(out, method: str, G, size: int, faces: int = 6, expr
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="study_app/demo_stimuli")
+    ap.add_argument("--out", default="outputs/demo_stimuli")
     ap.add_argument("--faces", type=int, default=6)
     a = ap.parse_args(argv)
     print(f"wrote demo stimuli to {write_demo(a.out, a.faces)} ({', '.join(METHODS)})")
