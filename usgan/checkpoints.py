@@ -34,6 +34,8 @@ def save_checkpoint(directory, engine, cfg: Config, extra: dict | None = None) -
     sd = engine.state_dict()
     torch.save({**sd, "config": cfg.to_dict(), "rng": torch.get_rng_state(), **(extra or {})}, d / ENGINE_FILE)
     torch.save(shown_generator(sd), d / f"{sd['iteration']}-G.ckpt")
+    # The fixed blur and scale have no weights: without its config a demo G would load as another network.
+    cfg.save(d / f"{sd['iteration']}-G.yaml")
     torch.save(sd["D"], d / f"{sd['iteration']}-D.ckpt")
     return d
 
@@ -92,6 +94,9 @@ def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, 
         raise CheckpointError(f"{p} holds neither a generator state dict nor one of our engine checkpoints")
     if cfg is None and p.with_suffix(".yaml").is_file():
         cfg = load(p.with_suffix(".yaml"))   # a plain state dict shipped with its config
+    elif cfg is None and (p.parent / ENGINE_FILE).is_file():
+        # An {iter}-G.ckpt inside one of our checkpoint folders (older ones have no YAML): the engine knows.
+        cfg = from_dict(torch.load(p.parent / ENGINE_FILE, map_location="cpu", weights_only=False)["config"])
     G, kind = _generator_for(state, cfg)
     if ultimate_skip is not None:
         G.ultimate_skip = ultimate_skip

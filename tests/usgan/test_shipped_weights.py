@@ -61,3 +61,19 @@ def test_the_photo_page_opens_with_the_shipped_weights(monkeypatch):
     at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "usgan" / "app.py"), default_timeout=120).run()
     assert not at.exception
     assert at.text_input[0].value == str(SHIPPED_G) and at.file_uploader
+
+
+def test_a_runs_plain_g_file_loads_as_the_network_that_was_trained(tmp_path):
+    """The demo's blur and scale hold no weights: {iter}-G.ckpt must find them beside it, or in engine.pt."""
+    from usgan.checkpoints import save_checkpoint
+    from usgan.step import Engine
+    cfg = preset("demo")
+    save_checkpoint(tmp_path, Engine.build(cfg), cfg)
+    g_file = tmp_path / "0-G.ckpt"
+    for case in ("with its YAML", "an older folder: engine.pt only"):
+        G, loaded = load_generator(g_file)
+        assert loaded.preset == "demo" and G.blur is not None and G.residual_scale == 2.0, case
+        (tmp_path / "0-G.yaml").unlink(missing_ok=True)
+    (tmp_path / "engine.pt").unlink()
+    G, _ = load_generator(g_file)          # the authors' own files: no config anywhere, the paper's network
+    assert G.blur is None and G.residual_scale == 1.0
