@@ -197,10 +197,35 @@ def test_colour_jitter_keeps_shapes_and_lets_gradients_through():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
-def test_instance_noise_and_colour_change_what_d_sees_not_the_loss_terms():
+def test_random_shift_moves_each_image_whole_and_lets_gradients_through():
+    from usgan.losses import random_shift
+    torch.manual_seed(0)
+    x = (torch.rand(16, 3, 12, 12) * 2 - 1).requires_grad_(True)
+    y = random_shift(x, 2)
+    assert y.shape == x.shape
+    moved = 0
+    for xi, yi in zip(x.detach(), y.detach()):
+        # each output is its own image moved by one (dy, dx) in [-2, 2]^2, zeros where nothing was shifted in
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if torch.equal(yi, torch.roll(xi, (dy, dx), (1, 2)) * _inside(12, dy, dx))]
+        assert len(found) == 1
+        moved += found[0] != (0, 0)
+    assert moved > 8
+    y.sum().backward()
+    assert x.grad.sum() > 0 and set(x.grad.unique().tolist()) <= {0.0, 1.0}
+
+
+def _inside(size, dy, dx):
+    """1 where a pixel moved by (dy, dx) came from inside the image, 0 where zeros were shifted in."""
+    m = torch.zeros(1, size, size)
+    m[:, max(dy, 0):size + min(dy, 0), max(dx, 0):size + min(dx, 0)] = 1
+    return m
+
+
+def test_instance_noise_colour_and_shift_change_what_d_sees_not_the_loss_terms():
     cfg = preset("tiny")
     cfg.optim.n_critic = 1
-    cfg.loss.d_noise, cfg.loss.d_augment = 0.1, True
+    cfg.loss.d_noise, cfg.loss.d_augment, cfg.loss.d_shift = 0.1, True, 0.125
     torch.manual_seed(0)
     e = Engine.build(cfg)
     terms = e.train_step(*_batch(cfg))
