@@ -58,7 +58,7 @@ def test_demo_presets_keep_the_papers_sizes_and_differ_only_by_the_listed_switch
     assert (cfg.model.image_size, cfg.model.g_conv_dim, cfg.model.g_res_blocks, cfg.model.ultimate_skip) == (64, 32, 1, True)
     assert (paper.loss.lambda_cls, paper.loss.lambda_rec, paper.loss.lambda_gp) == (1.0, 1.0, 10.0)
     switches = {"model.identity_init", "model.label_norm", "model.residual_blur", "model.residual_scale",
-                "loss.d_augment", "loss.cls_fake_source", "loss.lambda_rec", "optim.cls_warmup", "optim.n_critic", "optim.batch_size",
+                "loss.d_augment", "loss.d_shift", "loss.cls_fake_source", "loss.lambda_rec", "optim.cls_warmup", "optim.n_critic", "optim.batch_size",
                 "optim.g_lr", "optim.d_lr", "optim.g_ema", "optim.targets_differ", "optim.num_iters",
                 "optim.num_iters_decay", "speed.bf16",
                 "run.checkpoint_every", "run.name"}
