@@ -101,7 +101,8 @@ def test_summary_sheet_without_numbers_only_confirms_the_published_order(tmp_pat
         categories(_sheet(tmp_path / "bad", [["Sad"], ["Happy"]]))
     with pytest.raises(DatasetError, match="category 02 twice"):
         categories(_sheet(tmp_path / "twice", [[2, "Happy"], [2, "Sad"]]))
-    assert categories(_sheet(tmp_path / "inline", [["3. Sadness"], ["4 - Fear"]])).label(3)[0] == EXPRESSIONS.index("sad")
+    inline = categories(_sheet(tmp_path / "inline", [["3. Sadness"], ["4 - Fear"]]))
+    assert inline.label(3)[0] == EXPRESSIONS.index("sad") and inline.label(4)[0] == EXPRESSIONS.index("afraid")
     empty = categories(_sheet(tmp_path / "empty", [["nothing here"]]))
     assert "published order" in empty.source and "names no category" in empty.source
     assert empty.label(8) == (None, COMPOUND)

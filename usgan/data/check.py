@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", action="append", metavar="KIND:PATH",
                     help="kdef:DIR, rafd:DIR, cfee:DIR, folder:DIR, manifest:CSV or synthetic; repeat to combine")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="any other setting")
-    ap.add_argument("--skip-bad", action="store_true", help="leave out unreadable or misnamed images, as training would")
+    ap.add_argument("--skip-bad", action="store_true",
+                    help="leave out unreadable or misnamed images, as training would")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     ap.add_argument("--out", default="data-check", help=f"folder for {SHEET} (default ./data-check)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -72,7 +73,8 @@ def main(argv=None) -> int:
         from .report import report_lines
         print("\n".join(report_lines(report)))
         if report["contact_sheet"]:
-            print(f"contact sheet: {report['contact_sheet']['path']} (face aligner: {report['contact_sheet']['aligner']})")
+            sheet = report["contact_sheet"]
+            print(f"contact sheet: {sheet['path']} (face aligner: {sheet['aligner']})")
     return 0 if report["ok"] else 1
 
 
