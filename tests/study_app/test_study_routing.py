@@ -3,7 +3,7 @@
 import sqlite3
 
 import pytest
-from study_helpers import answer, consent_and_start, new_app, screen_text, spec_for
+from study_helpers import answer, consent_and_start, new_app, prolific_fields, screen_text, spec_for
 
 from study_app import reports
 from study_app.build import build_study
@@ -41,7 +41,7 @@ def count(db_path, sql="SELECT COUNT(*) FROM participants"):
 
 @pytest.fixture
 def prolific(db_path, stimuli, tmp_path):
-    return build(db_path, stimuli, tmp_path, "main", recruitment="prolific", prolific_study_id=PROLIFIC_STUDY)
+    return build(db_path, stimuli, tmp_path, "main", **prolific_fields(tmp_path, prolific_study_id=PROLIFIC_STUDY))
 
 
 def test_prolific_participant_finishes_once_and_returns_through_prolific(db_path, prolific):
