@@ -89,7 +89,7 @@ def test_failing_the_studys_rule_excludes_in_the_app_and_in_the_analysis(page, s
                                   failer)
     assert excluded == 1
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    env.pop("PYTHONPATH", None)
+    env["PYTHONPATH"] = str(REPO_ROOT)  # this checkout's analysis, whichever an editable install points at
     result = subprocess.run([sys.executable, "analysis/preferences.py", "--db", str(server.db), "--study", "main",
                              "--n-boot", "100", "--format", "json"], cwd=REPO_ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
