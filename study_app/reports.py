@@ -17,7 +17,7 @@ from sqlalchemy import and_, case, column, func, select, table, update
 from study_app.db import VOTES_LONG_COLUMNS, StudyDB, open_db
 from study_app.enrolment import held_slots
 from study_app.information import estimate
-from study_app.models import Item, Participant, Study, Trial, utcnow
+from study_app.models import Item, Participant, Study, Trial, Withdrawal, utcnow
 from study_app.participation import completion_code
 from vote_format import PARTICIPANT_COLUMNS, PARTICIPANTS_VIEW, VOTES_VIEW
 
@@ -126,6 +126,12 @@ def places(db: StudyDB, study_id: int) -> tuple[int, int | None, str]:
         if study is None:
             raise LookupError(f"no study with id {study_id}")
         return len(held_slots(s, study, utcnow())), study.options.max_participants, study.status
+
+
+def withdrawals(db: StudyDB, study_id: int) -> int:
+    """How many participants of the study had their data deleted on request."""
+    with db.read() as s:
+        return s.scalar(select(func.count()).where(Withdrawal.study_id == study_id))
 
 
 def set_status(db: StudyDB, study_id: int, status: str) -> None:

@@ -60,6 +60,8 @@ def test_the_brake_forgets_old_failures():
 def test_pause_and_close_from_the_admin_page(built):
     at = sign_in(SECRET)
     assert "Status: open." in at.markdown[0].value and "Places held" in at.markdown[0].value
+    assert any("Estimated duration: about 2 minutes (4 screens; pace assumed" in c.value and
+               "Withdrawals so far: 0." in c.value for c in at.caption)
     at.button(key="admin_pause").click().run()
     assert "Status: paused." in at.markdown[0].value
     assert new_app(study="s1").info[0].value == NOT_OPEN

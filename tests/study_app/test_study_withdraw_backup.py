@@ -40,7 +40,8 @@ def votes_by(db_path):
 @pytest.fixture
 def three_finished(db, stimuli, tmp_path):
     """A Prolific study where three PIDs finished; returns (study id, their participant keys)."""
-    sid = build_study(spec_for(stimuli, tmp_path / "s", name="s1", **prolific_fields(tmp_path, prolific_study_id=STUDY_ID)), db)
+    sid = build_study(spec_for(stimuli, tmp_path / "s", name="s1",
+                               **prolific_fields(tmp_path, prolific_study_id=STUDY_ID)), db)
     keys = []
     for k, pid in enumerate(PIDS):
         person = enrolment.enroll(db, sid, f"key{k}", pid, STUDY_ID, f"session{k}")
