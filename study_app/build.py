@@ -9,16 +9,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import re
 import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 

@@ -24,7 +24,7 @@ VOTES_LONG_COLUMNS = vote_format.COLUMNS
 _ISO = "'%Y-%m-%dT%H:%M:%fZ'"
 # One definition of a participant's status for every export (p: participants, s: studies): finished, or quiet
 # for longer than the study's slot timeout (Prolific's maximum time), else in progress.
-_STATUS_SQL = f"""CASE WHEN p.finished_at IS NOT NULL THEN 'finished'
+_STATUS_SQL = """CASE WHEN p.finished_at IS NOT NULL THEN 'finished'
             WHEN (julianday('now') - julianday(COALESCE(p.last_seen_at, p.consented_at))) * 1440.0
                  > COALESCE(json_extract(s.options, '$.slot_timeout_minutes'), 60) THEN 'timed out'
             ELSE 'in progress' END"""

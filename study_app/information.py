@@ -17,8 +17,6 @@ from study_app.settings import PROLIFIC_COMPLETE_URL
 from study_app.spec import StudyBuildError, StudyOptions
 
 TEXT_KINDS = ("consent", "debrief")
-# Placeholders a consent or debrief file may use; filled when the page is drawn.
-PLACEHOLDERS = ("{minutes}", "{screens}")
 # Finishers needed before their median pace replaces the assumed one.
 MIN_FINISHERS_FOR_PACE = 3
 
@@ -64,7 +62,7 @@ def study_texts(db: StudyDB, study_id: int) -> dict[str, StudyText]:
 
 
 def fill(markdown: str, minutes: int, screens: int) -> str:
-    """The text with its placeholders filled in."""
+    """The text with its placeholders {minutes} and {screens} filled in (any other brace is left as written)."""
     return markdown.replace("{minutes}", str(minutes)).replace("{screens}", str(screens))
 
 

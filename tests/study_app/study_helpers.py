@@ -10,7 +10,8 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from study_app import participation as part
-from study_app.build import StudySpec
+from study_app.build import StudySpec, build_study
+from study_app.db import StudyDB
 from study_app.models import Candidate, Trial
 from study_app.settings import EXPRESSIONS, REPO_ROOT
 
@@ -70,6 +71,15 @@ def prolific_fields(folder: Path, **kw) -> dict:
     consent = folder / "consent.md"
     consent.write_text(CONSENT_MD)
     return dict(recruitment="prolific", catch_trials=2, exclude_after_failed_checks=2, consent=consent) | kw
+
+
+def build_into(db_path: Path, stimuli: Path, tmp_path: Path, name: str, **kw) -> int:
+    """Build a study named `name` into the database file (closed again after, as the server opens its own)."""
+    db = StudyDB(db_path)
+    try:
+        return build_study(spec_for(stimuli, tmp_path / name, name=name, **kw), db)
+    finally:
+        db.dispose()
 
 
 def new_app(**params) -> AppTest:

@@ -7,11 +7,11 @@ import sqlite3
 
 import pytest
 import yaml
-from study_helpers import CONSENT_MD, METHODS, answer, consent_and_start, new_app, prolific_fields, spec_for
+from study_helpers import CONSENT_MD, METHODS, answer, build_into, consent_and_start, new_app, prolific_fields
 
 from study_app import enrolment, information
 from study_app import participation as part
-from study_app.build import StudyBuildError, build_study, main
+from study_app.build import StudyBuildError, main
 from study_app.db import StudyDB
 from study_app.enrolment import FULL, OVER_LIMIT, TOOK_PART, NotEnrolling
 from study_app.reports import main as reports_main
@@ -22,21 +22,8 @@ PID = "5f8e1c2b9a7d3e4f5a6b7c8d"
 DEBRIEF = "# Thank you\n\nThe edits came from four methods; we compare them. Contact: a.researcher@example.org.\n"
 
 
-@pytest.fixture
-def db_path(monkeypatch, tmp_path):
-    path = tmp_path / "doors.sqlite"
-    monkeypatch.setenv("USGAN_STUDY_DB", str(path))
-    for key in ("USGAN_STUDY_DEMO", "USGAN_STUDY_NAME", "USGAN_STUDY_ADMIN_SECRET", "USGAN_STUDY_BEHIND_PROXY"):
-        monkeypatch.delenv(key, raising=False)
-    return path
 
 
-def build(db_path, stimuli, tmp_path, name, **kw) -> int:
-    db = StudyDB(db_path)
-    try:
-        return build_study(spec_for(stimuli, tmp_path / name, name=name, **kw), db)
-    finally:
-        db.dispose()
 
 
 def age(path, minutes, where="1"):
@@ -50,7 +37,7 @@ def age(path, minutes, where="1"):
 
 def test_consent_and_debrief_are_the_studys_own_files_stored_with_their_hash(db_path, stimuli, tmp_path):
     (tmp_path / "debrief.md").write_text(DEBRIEF)
-    build(db_path, stimuli, tmp_path, "s1", **prolific_fields(tmp_path, prolific_study_id=STUDY_ID),
+    build_into(db_path, stimuli, tmp_path, "s1", **prolific_fields(tmp_path, prolific_study_id=STUDY_ID),
           debrief=tmp_path / "debrief.md")
     stored = dict(sqlite3.connect(db_path).execute("SELECT kind, sha256 FROM study_texts").fetchall())
     assert stored == {"consent": hashlib.sha256(CONSENT_MD.encode()).hexdigest(),
@@ -66,7 +53,7 @@ def test_consent_and_debrief_are_the_studys_own_files_stored_with_their_hash(db_
     assert "we compare them. Contact: a.researcher@example.org" in "".join(m.value for m in at.markdown)
     # A file that cannot be read stops the build with its name, and nothing is built.
     with pytest.raises(StudyBuildError, match="consent file not found: .*missing.md"):
-        build(db_path, stimuli, tmp_path, "s2", consent=tmp_path / "missing.md")
+        build_into(db_path, stimuli, tmp_path, "s2", consent=tmp_path / "missing.md")
 
 
 def test_the_duration_comes_from_the_trials_and_the_measured_pace_of_the_pilot(db_path, stimuli, tmp_path):
@@ -103,7 +90,7 @@ def test_the_duration_comes_from_the_trials_and_the_measured_pace_of_the_pilot(d
 
 
 def test_a_place_holds_for_the_start_window_and_a_late_starter_moves_to_a_free_slot(db_path, stimuli, tmp_path):
-    sid = build(db_path, stimuli, tmp_path, "s1", max_participants=2, start_window_minutes=5)
+    sid = build_into(db_path, stimuli, tmp_path, "s1", max_participants=2, start_window_minutes=5)
     db = StudyDB(db_path)
     slow = enrolment.enroll(db, sid, "slow")
     enrolment.enroll(db, sid, "quick")
@@ -129,7 +116,7 @@ def test_a_place_holds_for_the_start_window_and_a_late_starter_moves_to_a_free_s
 
 
 def test_the_per_address_limit_refuses_neutrally_and_forgets_the_address(db_path, stimuli, tmp_path):
-    sid = build(db_path, stimuli, tmp_path, "s1", enrolments_per_address_per_hour=2)
+    sid = build_into(db_path, stimuli, tmp_path, "s1", enrolments_per_address_per_hour=2)
     db = StudyDB(db_path)
     enrolment.enroll(db, sid, "a", address="203.0.113.7")
     enrolment.enroll(db, sid, "b", address="203.0.113.7")
@@ -147,13 +134,13 @@ def test_the_per_address_limit_refuses_neutrally_and_forgets_the_address(db_path
 
 
 def test_people_from_earlier_studies_are_turned_away_with_the_way_back(db_path, stimuli, tmp_path):
-    build(db_path, stimuli, tmp_path, "s0", **prolific_fields(tmp_path, prolific_study_id="1" * 24))
+    build_into(db_path, stimuli, tmp_path, "s0", **prolific_fields(tmp_path, prolific_study_id="1" * 24))
     s0 = StudyDB(db_path)
     enrolment.enroll(s0, 1, "x", PID, "1" * 24, "s")
     s0.dispose()
     pids = tmp_path / "batch1.txt"
     pids.write_text("# batch 1\n" + "e" * 24 + "\n\n")
-    build(db_path, stimuli, tmp_path, "s1", **prolific_fields(
+    build_into(db_path, stimuli, tmp_path, "s1", **prolific_fields(
         tmp_path, prolific_study_id=STUDY_ID, exclude_participants_of=("s0",), exclude_pids_file=pids,
         screen_out_code="SCREENED"))
     for pid in (PID, "E" * 24):
@@ -164,15 +151,15 @@ def test_people_from_earlier_studies_are_turned_away_with_the_way_back(db_path, 
     assert new_app(PROLIFIC_PID="d" * 24, STUDY_ID=STUDY_ID, SESSION_ID="s").checkbox  # a newcomer gets in
     pids.write_text("e" * 24 + "\nnot-a-pid\n")
     with pytest.raises(StudyBuildError, match="batch1.txt: lines 2 are not Prolific ids"):
-        build(db_path, stimuli, tmp_path, "s2", **prolific_fields(tmp_path, prolific_study_id="2" * 24,
+        build_into(db_path, stimuli, tmp_path, "s2", **prolific_fields(tmp_path, prolific_study_id="2" * 24,
                                                                    exclude_pids_file=pids))
     with pytest.raises(StudyBuildError, match="exclude_participants_of names studies not in .*: nope"):
-        build(db_path, stimuli, tmp_path, "s3", **prolific_fields(tmp_path, prolific_study_id="3" * 24,
+        build_into(db_path, stimuli, tmp_path, "s3", **prolific_fields(tmp_path, prolific_study_id="3" * 24,
                                                                    exclude_participants_of=("nope",)))
 
 
 def test_declining_stores_nothing_and_gives_the_no_consent_code(db_path, stimuli, tmp_path):
-    build(db_path, stimuli, tmp_path, "s1", no_consent_code="NOCONSENT")
+    build_into(db_path, stimuli, tmp_path, "s1", no_consent_code="NOCONSENT")
     at = new_app(study="s1")
     at.button(key="consent_decline").click().run()
     assert at.info[0].value == information.DECLINED and at.code[0].value == "NOCONSENT" and not at.checkbox
@@ -180,7 +167,7 @@ def test_declining_stores_nothing_and_gives_the_no_consent_code(db_path, stimuli
 
 
 def test_a_full_prolific_study_tells_newcomers_to_return_their_submission(db_path, stimuli, tmp_path):
-    sid = build(db_path, stimuli, tmp_path, "s1", **prolific_fields(tmp_path, prolific_study_id=STUDY_ID),
+    sid = build_into(db_path, stimuli, tmp_path, "s1", **prolific_fields(tmp_path, prolific_study_id=STUDY_ID),
                 max_participants=1)
     db = StudyDB(db_path)
     enrolment.enroll(db, sid, "first", "a" * 24, STUDY_ID, "s")
