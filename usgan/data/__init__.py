@@ -13,13 +13,22 @@ from pathlib import Path
 
 import torch
 
+from .align import CropGeometry
 from .cache import build_cache
 from .expressions import EXPRESSIONS
 from .readers import DatasetError, Record, read_expression_folders, read_source
 from .split import split_subjects, stratified, write_split
-from .synthetic import materialize
+from .synthetic import SYNTHETIC_CROP, materialize
 
-__all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "gather_records"]
+__all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "gather_records", "training_crop"]
+
+
+def training_crop(data_cfg) -> CropGeometry:
+    """Where the eyes sit in the crops a run trains on: the synthetic set's drawing, else what alignment targets."""
+    if not data_cfg.align_faces and all(s.strip().lower() == "synthetic" for s in data_cfg.sources):
+        return SYNTHETIC_CROP
+    # Centre-cropped photo sets have no single geometry; data.align_eyes is the one their faces are aligned to.
+    return CropGeometry(*data_cfg.align_eyes)
 
 
 def gather_records(data_cfg, skip_bad: bool = False, progress: bool = True) -> list[Record]:
@@ -100,7 +109,7 @@ def load_data(data_cfg, image_size: int, split_file=None, skip_bad: bool = False
     """Read, cache and split the configured sources."""
     records = gather_records(data_cfg, skip_bad, progress)
     images, labels, records = build_cache(records, image_size, data_cfg.cache_dir, data_cfg.align_faces, skip_bad,
-                                          progress)
+                                          progress, training_crop(data_cfg))
     train_s, test_s = split_subjects(records, data_cfg.test_fraction, data_cfg.split_seed)
     if split_file:
         Path(split_file).parent.mkdir(parents=True, exist_ok=True)
