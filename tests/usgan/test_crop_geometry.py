@@ -93,3 +93,21 @@ def test_training_crops_come_from_the_same_geometry(tmp_path):
         data = load_data(cfg.data, 128, progress=False)
         want = np.asarray(find_faces(photo, 128, geometry=CropGeometry(*eyes))[0].crop)
         assert np.array_equal(data.images[0].permute(1, 2, 0).numpy(), want), eyes
+
+
+def test_study_stimuli_from_named_weights_are_cropped_their_way_and_pasted_back(weights_dir, tmp_path, capsys):
+    from usgan.demo_stimuli import main as stimuli_main
+
+    from .eval_helpers import run_main
+
+    authors_in_cache(weights_dir)
+    rc, err, out = run_main(stimuli_main, capsys, "--checkpoint", "authors", "--faces", "2", "--out", tmp_path)
+    assert rc == 0 and "Made with the 'authors' weights" in out, err
+    for face in ("face01", "face02"):
+        before = np.asarray(Image.open(tmp_path / "inputs" / f"{face}.png")).astype(int)
+        after = np.asarray(Image.open(tmp_path / "methods" / "authors" / face / "happy.png")).astype(int)
+        assert after.shape == before.shape == (128, 128, 3)
+        # Their crop is tighter than the drawing's framing: the change lands on the face, the corners stay.
+        assert np.array_equal(after[:8, :8], before[:8, :8]) and np.abs(after - before)[40:90, 40:90].mean() > 5
+    rc, err, _ = run_main(stimuli_main, capsys, "--checkpoint", "nobody/nowhere", "--out", tmp_path)
+    assert rc == 2 and "does not exist" in err
