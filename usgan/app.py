@@ -151,7 +151,7 @@ def main() -> None:
     result.save(buf, format="PNG")
     st.download_button("Download the result (PNG)", buf.getvalue(), f"{Path(upload.name).stem}_{label}.png",
                        mime="image/png")
-    st.caption(w.line())
+    st.caption(f"{label}: {w.line()}")
 
 
 main()

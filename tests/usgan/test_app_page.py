@@ -65,7 +65,7 @@ def test_upload_choose_and_get_a_result(page_with, tiny_ckpt):
     at.run()
     assert not at.exception and at.download_button[0].label == "Download the result (PNG)"
     # Under the result: which weights made it and what they saw; its faces were cut with the run's own crop.
-    assert at.caption[-1].value == f"Made with {tiny_ckpt}, trained on synthetic at 64 px (iteration 0)."
+    assert at.caption[-1].value == f"sad-x0.50: Made with {tiny_ckpt}, trained on synthetic at 64 px (iteration 0)."
     assert load_weights(str(tiny_ckpt)).crop == SYNTHETIC_CROP
     at.radio(key="edit").set_value("Morph").run()
     assert [s.label for s in at.selectbox] == ["From", "To"]
@@ -134,36 +134,52 @@ SETTLED_JS = """() => document.querySelector('[data-testid="stApp"]')?.getAttrib
     === 'notRunning' && !document.querySelector('[data-stale="true"]')"""
 
 
-@pytest.mark.slow
-@pytest.mark.browser
-@pytest.mark.timeout(300)
-def test_page_in_chromium_upload_choose_download(browser, server, tiny_ckpt, tmp_path):
+def open_page(browser, url):
+    """A fresh browser context (downloads on) showing the page."""
     context = browser.new_context(viewport={"width": 1280, "height": 1700}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(server)
-    page.get_by_text("does not exist").wait_for()
-    box = page.get_by_role("textbox", name="Checkpoint")
-    box.fill(str(tiny_ckpt))
-    box.press("Enter")
+    page.goto(url)
+    return context, page
+
+
+def upload_and_choose(page, expression: str) -> None:
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(ASTRONAUT))
     page.get_by_text("face 1").wait_for()
     page.wait_for_function(SETTLED_JS)
     page.get_by_role("combobox", name="Expression").click()
-    page.get_by_role("option", name="sad", exact=True).click()
+    page.get_by_role("option", name=expression, exact=True).click()
     page.wait_for_function(SETTLED_JS)
-    thumb = page.get_by_role("slider", name="Intensity")
-    thumb.focus()
-    for _ in range(10):                                      # 1.00 -> 0.50 in steps of 0.05
-        thumb.press("ArrowLeft")
-    page.get_by_text("0.50", exact=True).wait_for()
-    page.wait_for_function(SETTLED_JS)
+
+
+def download_result(page, tmp_path):
+    """Click the download button; the saved file, after checking the page shows no error."""
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download the result (PNG)").click()
     got = tmp_path / dl.value.suggested_filename
     dl.value.save_as(got)
     page.screenshot(path=str(tmp_path / "app-screenshot.png"), full_page=True)
     assert page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count() == 0
+    return got
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_page_in_chromium_upload_choose_download(browser, server, tiny_ckpt, tmp_path):
+    context, page = open_page(browser, server)
+    page.get_by_text("does not exist").wait_for()
+    box = page.get_by_role("textbox", name="Checkpoint")
+    box.fill(str(tiny_ckpt))
+    box.press("Enter")
+    upload_and_choose(page, "sad")
+    thumb = page.get_by_role("slider", name="Intensity")
+    thumb.focus()
+    for _ in range(10):                                      # 1.00 -> 0.50 in steps of 0.05
+        thumb.press("ArrowLeft")
+    page.get_by_text("sad-x0.50: Made with").wait_for()      # the result of exactly this choice is shown
+    page.wait_for_function(SETTLED_JS)
+    got = download_result(page, tmp_path)
     context.close()
     assert got.name == "astronaut_sad-x0.50.png"
     w = load_weights(str(tiny_ckpt))         # the run's own crop: the synthetic set's
@@ -193,7 +209,7 @@ def test_authors_missing_a_button_fetches_them_with_progress(weights_dir, monkey
     assert not at.exception and not at.error and named.is_present("authors")
     assert (weights_dir / "usgan_87_G.ckpt").read_bytes() == good and at.file_uploader
     at = upload(at, "astronaut.png", ASTRONAUT.read_bytes())
-    assert not at.exception and "Made with the 'authors' weights (usgan_87_G.ckpt)" in at.caption[-1].value
+    assert not at.exception and "happy-x1.00: Made with the 'authors' weights (usgan_87_G.ckpt)" in at.caption[-1].value
 
 
 @pytest.mark.slow
@@ -203,26 +219,13 @@ def test_page_in_chromium_choose_authors_edit_download(browser, weights_dir, tmp
     """With an authors-layout file in the cache: choose "authors", edit, download; the weights line names them."""
     authors_in_cache(weights_dir)
     with streamlit_server(tmp_path, USGAN_WEIGHTS_DIR=str(weights_dir)) as base:
-        context = browser.new_context(viewport={"width": 1280, "height": 1700}, accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(base)
+        context, page = open_page(browser, base)
         page.get_by_text("The demo weights learned from synthetic cartoon faces only").wait_for()
         page.get_by_text("authors: the paper's, KDEF + RaFD + CFEE").click()
-        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(ASTRONAUT))
-        page.get_by_text("face 1").wait_for()
-        page.wait_for_function(SETTLED_JS)
-        page.get_by_role("combobox", name="Expression").click()
-        page.get_by_role("option", name="surprised", exact=True).click()
-        page.wait_for_function(SETTLED_JS)
-        line = page.get_by_text("Made with the 'authors' weights (usgan_87_G.ckpt), trained on KDEF + RaFD + CFEE")
-        line.wait_for()
-        with page.expect_download() as dl:
-            page.get_by_role("button", name="Download the result (PNG)").click()
-        got = tmp_path / dl.value.suggested_filename
-        dl.value.save_as(got)
-        page.screenshot(path=str(tmp_path / "authors-screenshot.png"), full_page=True)
-        assert page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count() == 0
+        upload_and_choose(page, "surprised")
+        page.get_by_text("surprised-x1.00: Made with the 'authors' weights (usgan_87_G.ckpt), trained on KDEF + RaFD "
+                         "+ CFEE").wait_for()
+        got = download_result(page, tmp_path)
         assert page.get_by_text("cartoon faces only").count() == 1     # the radio's label only: no demo notice
         context.close()
     assert got.name == "astronaut_surprised-x1.00.png"
