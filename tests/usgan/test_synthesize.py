@@ -13,6 +13,7 @@ from usgan.synthesize import main, synthesize_photo
 from usgan import weights as named
 from usgan.checkpoints import load_generator
 from usgan.data.synthetic import SYNTHETIC_CROP
+from usgan.faces import find_faces
 
 from .eval_helpers import (ASTRONAUT, ASTRONAUT_FACE, MISSION_PATCH, assert_main_error, assert_one_line_error,
                            authors_checkpoint, run_cli, run_main, tiny_run)
@@ -57,9 +58,13 @@ def test_astronaut_face_changes_and_far_pixels_stay(tiny_ckpt, weights_dir, tmp_
     centre = np.abs(after - before)[cy - 20:cy + 20, cx - 20:cx + 20]
     assert centre.mean() > 5, "the face centre should change under an untrained generator"
     job = json.loads((tmp_path / "synthesize.json").read_text())
-    assert job["crop_geometry"] == (named.KNOWN["authors"].crop if weights == "authors" else SYNTHETIC_CROP).to_dict()
+    geometry = named.KNOWN["authors"].crop if weights == "authors" else SYNTHETIC_CROP
     report = job["photos"][0]
     assert len(report["faces"]) == 1, "the mission patch on her suit is not a face"
+    assert job["crop_geometry"] == geometry.to_dict()    # and the face was cut (and pasted back) with it:
+    photo = Image.open(ASTRONAUT).convert("RGB")
+    want = find_faces(photo, size, geometry=geometry)[0].matrix.round(4)
+    assert np.allclose(report["faces"][0]["crop_to_photo"], want)
     touched = _touched_region(report["faces"], size, before.shape)
     assert touched[cy, cx] and (~touched).mean() > 0.5
     assert np.array_equal(after[~touched], before[~touched]), "pixels away from the faces must stay untouched"
