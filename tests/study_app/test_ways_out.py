@@ -7,7 +7,6 @@ import sqlite3
 
 import pytest
 import yaml
-from study_helpers import CONSENT_MD, METHODS, answer, build_into, consent_and_start, new_app, prolific_fields
 
 from study_app import enrolment, information
 from study_app import participation as part
@@ -16,6 +15,8 @@ from study_app.db import StudyDB
 from study_app.enrolment import FULL, OVER_LIMIT, TOOK_PART, NotEnrolling
 from study_app.reports import main as reports_main
 from study_app.spec import DEFAULT_SECONDS_PER_SCREEN
+
+from .study_helpers import CONSENT_MD, METHODS, answer, build_into, consent_and_start, new_app, prolific_fields
 
 STUDY_ID = "0123456789abcdef01234567"
 PID = "5f8e1c2b9a7d3e4f5a6b7c8d"

@@ -6,7 +6,6 @@ import time
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from study_helpers import ADMIN, answer_all, new_app, spec_for
 
 from study_app import admin_auth, enrolment
 from study_app.build import build_study
@@ -14,6 +13,8 @@ from study_app.db import StudyDB
 from study_app.enrolment import NOT_OPEN
 from study_app.reports import main as reports_main
 from study_app.settings import CATCH_LABEL
+
+from .study_helpers import ADMIN, answer_all, new_app, spec_for
 
 SECRET = "s3cret-admin"
 

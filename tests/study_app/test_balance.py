@@ -3,7 +3,6 @@
 import sqlite3
 
 import pytest
-from study_helpers import answer_all, spec_for
 
 from study_app import enrolment
 from study_app import participation as part
@@ -11,6 +10,8 @@ from study_app.build import build_study
 from study_app.enrolment import FULL, NotEnrolling
 from study_app.reports import platform_participants
 from study_app.settings import CATCH_LABEL
+
+from .study_helpers import answer_all, spec_for
 
 
 def age(db, public_id, minutes):

@@ -10,12 +10,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from study_helpers import spec_for, trial_labels
-
 from study_app import enrolment
 from study_app import participation as part
 from study_app.build import build_study
 from study_app.settings import CATCH_LABEL, QUESTIONS, REPO_ROOT
+
+from .study_helpers import spec_for, trial_labels
 
 HERE = Path(__file__).resolve().parent
 

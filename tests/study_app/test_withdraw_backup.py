@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-from study_helpers import answer_all, prolific_fields, spec_for
 
 from study_app import enrolment
 from study_app.backup import backup
@@ -13,6 +12,8 @@ from study_app.build import build_study
 from study_app.db import StudyDB
 from study_app.settings import CATCH_LABEL, REPO_ROOT
 from study_app.withdraw import withdraw
+
+from .study_helpers import answer_all, prolific_fields, spec_for
 
 STUDY_ID = "0123456789abcdef01234567"
 PIDS = ("aaaaaaaaaaaaaaaaaaaaaaa1", "bbbbbbbbbbbbbbbbbbbbbbb2", "ccccccccccccccccccccccc3")
