@@ -148,3 +148,13 @@ def answer_all(db, pid, pick=lambda trial, labels: 0):
             part.mark_shown(db, trial.trial_id)
         part.submit(db, pid, trial.trial_id, {q: pos for q in part.questions_for(trial.is_catch)})
     return prog
+
+
+def age(db: StudyDB, minutes: float, public_id: str | None = None) -> None:
+    """Move consent and last activity into the past (one participant's, or everyone's), as if they had been quiet
+    that long; through the database's own writer queue, so running participants cannot starve it."""
+    shift = f"-{minutes} minutes"
+    with db.write_conn() as conn:
+        conn.exec_driver_sql("UPDATE participants SET consented_at = datetime(consented_at, ?), "
+                             "last_seen_at = datetime(last_seen_at, ?) WHERE ? IS NULL OR public_id = ?",
+                             (shift, shift, public_id, public_id))
