@@ -49,12 +49,12 @@ def make_stimuli(root: Path, faces=FACES, methods=METHODS, expressions=EXPRESSIO
 
 
 def spec_for(stimuli: Path, out: Path, **kw) -> StudySpec:
-    """A study spec over a stimulus folder with all four methods."""
-    fields = dict(inputs=stimuli / "inputs", methods={m: stimuli / "methods" / m for m in METHODS}, out=out,
-                  name="test", seed=7, expressions=("happy", "sad", "angry"), catch_trials=1,
-                  exclude_after_failed_checks=1, trials_per_participant=3, completion_code="DONE123", image_size=64)
-    fields.update(kw)
-    return StudySpec(**fields)
+    """A study spec over a stimulus folder with all four methods; keywords are settings, as in a study file."""
+    settings = dict(inputs=stimuli / "inputs", methods={m: stimuli / "methods" / m for m in METHODS}, out=out,
+                    name="test", seed=7, expressions=("happy", "sad", "angry"), catch_trials=1,
+                    exclude_after_failed_checks=1, trials_per_participant=3, completion_code="DONE123",
+                    image_size=64)
+    return StudySpec.from_settings(settings | kw)
 
 
 CONSENT_MD = """\
