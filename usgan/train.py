@@ -67,6 +67,8 @@ def train_loop_per_worker(config: dict) -> None:
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
     device = get_device()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True   # fixed input sizes, as the authors' driver.py sets it
     data = ray.get(config["data_ref"])[0]   # every node gets the decoded images from the object store
     validator = ray.get(config["validator_ref"][0]) if config.get("validator_ref") and cfg.run.validate_every else None
 
