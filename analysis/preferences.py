@@ -6,6 +6,8 @@ Run from the repository root:
     python analysis/preferences.py --csv votes.csv --methods StarGAN,STGAN,GANimation,US-GAN
     python analysis/preferences.py --out reports/s1           # also writes report files, CSV tables, PNG + SVG
     python analysis/preferences.py --contrast US-GAN --min-median-ms 1500   # pre-specified contrasts, speeders
+    python analysis/preferences.py --db results.sqlite --study s1 --prolific-export prolific.csv   # APPROVED only
+    python analysis/preferences.py --csv votes.csv --participants participants.csv --prolific-export prolific.csv
     python analysis/preferences.py --help
 
 From code (the study app's admin page, tests, benchmarks):
@@ -21,10 +23,12 @@ import sys
 from pathlib import Path
 
 from analysis.chart import plot_preferences
+from analysis.prolific import (APPROVED, AWAITING_REVIEW, participant_ids, read_export, read_participants_csv,
+                               submission_statuses)
 from analysis.report import Report, build_report, preference_table
 from analysis.report_text import format_markdown, format_text, report_to_json, write_report
-from analysis.votes import (VoteDataError, declared_methods_for, default_db_path, read_csv, read_db, select_study,
-                            validate)
+from analysis.votes import (VoteDataError, declared_methods_for, default_db_path, read_csv, read_db,
+                            read_db_participants, select_study, validate)
 
 __all__ = ["Report", "build_report", "format_markdown", "format_text", "main", "plot_preferences",
            "preference_table", "report_to_json", "write_report"]
@@ -33,7 +37,10 @@ FORMATS = ("text", "json", "csv", "markdown")
 
 def main(argv: list[str] | None = None) -> int:
     """The command: load, report, print; user-fixable problems print one line and return 1."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.include_awaiting_review or args.participants) and not args.prolific_export:
+        parser.error("--include-awaiting-review and --participants go with --prolific-export")
     try:
         report = _run(args)
     except VoteDataError as exc:
@@ -57,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> Report:
     """Load the votes named by the arguments and build the report."""
     declared: list[tuple[str | None, str]] = []
+    db = None
     if args.csv:
         raw, source = read_csv(args.csv), str(args.csv)
     else:
@@ -68,9 +76,23 @@ def _run(args: argparse.Namespace) -> Report:
     study = args.study or next(iter(votes["study_id"].dropna().unique()), None)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     methods = methods or declared_methods_for(declared, study) or None
+    keep = (APPROVED, AWAITING_REVIEW) if args.include_awaiting_review else (APPROVED,)
+    platform, prolific = None, None
+    if args.prolific_export:
+        if args.participants:
+            people = read_participants_csv(args.participants)
+        elif db is not None:
+            people = participant_ids(read_db_participants(db))
+        else:
+            raise VoteDataError("--prolific-export with --csv needs --participants participants.csv (from "
+                                "`python -m study_app.reports --participants`): it links the votes to Prolific ids")
+        platform, prolific = submission_statuses(read_export(args.prolific_export), people, study)
+        prolific["export"] = str(args.prolific_export)
     return build_report(votes, methods, max_failed_catch=args.max_failed_catch, min_trials=args.min_trials,
                         min_median_ms=args.min_median_ms, contrast=args.contrast, n_boot=args.n_boot,
-                        seed=args.seed, confidence=args.confidence, source=source)
+                        seed=args.seed, confidence=args.confidence, source=source,
+                        keep_unfinished=args.keep_unfinished, platform=platform, keep_statuses=keep,
+                        prolific=prolific)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,6 +115,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="exclude participants who answered fewer than N (non-catch) items")
     p.add_argument("--min-median-ms", type=_positive_int, default=None, metavar="MS",
                    help="speeder rule: exclude participants whose median response time is under MS milliseconds")
+    p.add_argument("--keep-unfinished", action="store_true",
+                   help="also analyse participants who did not finish (dropped by default)")
+    p.add_argument("--prolific-export", metavar="CSV",
+                   help="Prolific's submissions export: keep only APPROVED submissions (and drop participants "
+                        "with no submission at all); the report counts each status")
+    p.add_argument("--include-awaiting-review", action="store_true",
+                   help="with --prolific-export, also keep submissions AWAITING REVIEW (before you have approved)")
+    p.add_argument("--participants", metavar="CSV",
+                   help="participants.csv of `python -m study_app.reports`, linking participant_id to the Prolific "
+                        "id (needed with --csv; --db reads it from the database)")
     p.add_argument("--contrast", metavar="METHOD",
                    help="pre-specified contrasts: METHOD against each other method per question, Holm across all")
     p.add_argument("--n-boot", type=_positive_int, default=10_000, help="bootstrap resamples (default 10000)")

@@ -9,7 +9,8 @@ import pandas as pd
 from analysis.checks import contrasts, position_bias
 from analysis.stats import (BOOTSTRAP_METHOD, WILSON_METHOD, cluster_bootstrap, item_shares, preference_shares,
                             question_tests)
-from analysis.votes import VoteDataError, apply_exclusions, exclusion_rule, methods_in, questions_in, validate
+from analysis.votes import (NO_SUBMISSION, VoteDataError, apply_exclusions, exclusion_rule, methods_in, questions_in,
+                            validate)
 
 
 @dataclass
@@ -38,10 +39,18 @@ def build_report(
     seed: int | None = 0,
     confidence: float = 0.95,
     source: str = "the vote table",
+    keep_unfinished: bool = False,
+    platform: pd.Series | None = None,
+    keep_statuses: tuple[str, ...] = ("APPROVED",),
+    prolific: dict | None = None,
 ) -> Report:
-    """Validate, exclude (max_failed_catch None: the study's rule; 0: none), estimate, test, check, break down."""
-    votes, rule, kept, participants, repeats = _analysable(votes_df, source, max_failed_catch, min_trials,
-                                                           min_median_ms)
+    """Validate, exclude (max_failed_catch None: the study's rule; 0: none), estimate, test, check, break down.
+
+    Unfinished participants are dropped unless keep_unfinished; with `platform` (Prolific's status per
+    participant_id, see analysis.prolific) only keep_statuses count; `prolific` is the export's summary."""
+    votes, rule, kept, participants, repeats = _analysable(
+        votes_df, source, max_failed_catch, min_trials, min_median_ms,
+        dict(keep_unfinished=keep_unfinished, platform=platform, keep_statuses=keep_statuses))
     excluded = participants[participants["excluded"]]
     methods, questions, boot, preferences = _shares(kept, methods, n_boot, seed, confidence)
     tests = question_tests(kept, methods, questions, boot, confidence)
@@ -60,6 +69,11 @@ def build_report(
         "excluded_failed_catch": int(excluded["reason"].str.contains("catch").sum()),
         "excluded_incomplete": int(excluded["reason"].str.contains("fewer").sum()),
         "excluded_speeders": int(excluded["reason"].str.contains("median").sum()),
+        "excluded_unfinished": int(excluded["reason"].str.contains("unfinished").sum()),
+        "excluded_platform": _platform_reasons(excluded["reason"]),
+        "finished_known": bool(votes["finished"].notna().any()),
+        "keep_unfinished": keep_unfinished,
+        "prolific": None if prolific is None else {**prolific, "kept": list(keep_statuses)},
         "exclusion_rule": _exclusion_rule(rule, min_trials, min_median_ms),
         "contrast": contrast,
         "catch_trials": int(participants["catch_trials"].sum()),
@@ -88,17 +102,18 @@ def preference_table(
     seed: int | None = 0,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Votes, percent, bootstrap and Wilson 95 % CIs per question and method (the study's exclusions applied)."""
-    kept = _analysable(votes_df, "the vote table", max_failed_catch, min_trials, None)[2]
+    """Votes, percent, bootstrap and Wilson 95 % CIs per question and method (the study's exclusions applied,
+    unfinished participants dropped)."""
+    kept = _analysable(votes_df, "the vote table", max_failed_catch, min_trials, None, {})[2]
     return _shares(kept, methods, n_boot, seed, confidence)[3]
 
 
 def _analysable(votes_df: pd.DataFrame, source: str, max_failed_catch: int | None, min_trials: int | None,
-                min_median_ms: float | None):
+                min_median_ms: float | None, screening: dict):
     """(votes, rule, kept votes, participants, repeats dropped); refuses when no vote is left to analyse."""
     votes = validate(votes_df, source)
     rule = exclusion_rule(votes, max_failed_catch)
-    kept, participants, repeats = apply_exclusions(votes, rule[0], min_trials, min_median_ms)
+    kept, participants, repeats = apply_exclusions(votes, rule[0], min_trials, min_median_ms, **screening)
     if kept.empty:
         if participants["trials"].sum() == 0:
             raise VoteDataError(f"no votes yet in {source} (only catch trials); run a study first")
@@ -132,6 +147,15 @@ def _group_breakdown(kept: pd.DataFrame, methods: list[str], n_boot: int, seed: 
     return out[["item_group"] + [c for c in out.columns if c != "item_group"]]
 
 
+def _platform_reasons(reasons: pd.Series) -> dict[str, int]:
+    """Participants dropped per Prolific status (and for having no submission), from the exclusion reasons."""
+    counts: dict[str, int] = {}
+    for reason in (r for text in reasons for r in text.split("; ")):
+        if reason.startswith("Prolific:") or reason == NO_SUBMISSION:
+            counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _exclusion_rule(rule: tuple[int, str], min_trials: int | None, min_median_ms: float | None) -> str:
     """The exclusion rule in words, with where the catch rule came from."""
     k, source = rule
@@ -160,6 +184,9 @@ def _notes(preferences: pd.DataFrame, tests: pd.DataFrame, meta: dict) -> list[s
                  "measures, and 'p boot' tests best vs second on the same bootstrap: read these two")
     notes.append("the two-way bootstrap is mildly conservative (it counts vote-level noise twice; Owen 2007); "
                  "with strongly clustered votes its coverage is close to nominal")
+    if not meta["finished_known"] and not meta["keep_unfinished"]:
+        notes.append("the votes carry no 'finished' flag, so unfinished participants could not be dropped; "
+                     "--min-trials N drops those who answered fewer than N items")
     if meta["repeated_votes_dropped"]:
         notes.append(f"{meta['repeated_votes_dropped']} repeated votes (same participant, item, question) dropped; "
                      f"the last answer kept")

@@ -108,13 +108,21 @@ def write_report(report: Report, out_dir: str | Path) -> list[Path]:
 def _header(m: dict) -> list[str]:
     """The lines that say what was analysed and how."""
     study = f" (study {m['study_id']})" if m.get("study_id") else ""
+    platform = "".join(f", {n} {reason}" for reason, n in m["excluded_platform"].items())
     excluded = (f"{m['participants_excluded']} excluded: {m['excluded_failed_catch']} by catch trials, "
-                f"{m['excluded_incomplete']} incomplete, {m['excluded_speeders']} speeders; "
-                f"rule: {m['exclusion_rule']}")
+                f"{m['excluded_incomplete']} incomplete, {m['excluded_speeders']} speeders, "
+                f"{m['excluded_unfinished']} unfinished{platform}; rule: {m['exclusion_rule']}")
+    prolific = []
+    if m["prolific"]:
+        p = m["prolific"]
+        shares = ", ".join(f"{n} {status}" for status, n in p["submissions"].items())
+        prolific = [f"Prolific export: {sum(p['submissions'].values())} submissions ({shares}); votes kept from "
+                    f"{' and '.join(p['kept'])} only; submissions that never reached the study: {p['never_enrolled']}"]
     return [
         "User study: choices per method and question",
         f"source: {m['source']}{study}",
         f"participants: {m['participants_analysed']} analysed of {m['participants_total']} ({excluded})",
+        *prolific,
         f"catch trials: {m['catch_trials_failed']} of {m['catch_trials']} failed",
         f"items: {m['items']}; votes analysed: {m['votes']}; methods: {', '.join(m['methods'])}",
         f"{_level(m)} CI: {m['interval']}; {m['n_boot']} resamples, seed {m['seed']}",

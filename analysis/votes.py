@@ -17,20 +17,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vote_format import (CATCH_LABEL, COLUMNS, DEFAULT_MAX_FAILED_CATCH, METHODS_VIEW, QUESTIONS, REQUIRED_COLUMNS,
-                         TEXT_COLUMNS, VOTES_VIEW, default_db_path, missing_columns)
+from vote_format import (CATCH_LABEL, COLUMNS, DEFAULT_MAX_FAILED_CATCH, METHODS_VIEW, PARTICIPANTS_VIEW, QUESTIONS,
+                         REQUIRED_COLUMNS, TEXT_COLUMNS, VOTES_VIEW, default_db_path, missing_columns)
 
 __all__ = ["VoteDataError", "apply_exclusions", "default_db_path", "declared_methods_for", "exclusion_rule",
-           "methods_in", "questions_in", "read_csv", "read_db", "select_study", "validate"]
+           "methods_in", "questions_in", "read_csv", "read_db", "read_db_participants", "select_study", "validate"]
+# The reason given for a participant dropped by Prolific's decision on their submission.
+PLATFORM_REASON = "Prolific: {status}"
+NO_SUBMISSION = "not in the Prolific export"
 
 
 class VoteDataError(Exception):
     """A problem with the votes that the user can fix; the message is one line."""
 
 
-def read_db(path: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str | None, str]]]:
-    """Return the `votes_long` rows and the (study_id, method) pairs the database declares, if any."""
-    path = Path(path)
+def _connect(path: Path) -> tuple[sqlite3.Connection, set[str]]:
+    """A read-only connection to a study database and the names of its tables and views."""
     if not path.is_file():
         raise VoteDataError(
             f"no study database at {path}; run a study with the study app first "
@@ -42,10 +44,18 @@ def read_db(path: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str | Non
     except sqlite3.Error as exc:
         raise VoteDataError(f"cannot open {path} as SQLite ({exc})") from None
     try:
-        try:
-            names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")}
-        except sqlite3.DatabaseError as exc:
-            raise VoteDataError(f"{path} is not a readable SQLite database ({exc})") from None
+        names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")}
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise VoteDataError(f"{path} is not a readable SQLite database ({exc})") from None
+    return con, names
+
+
+def read_db(path: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str | None, str]]]:
+    """Return the `votes_long` rows and the (study_id, method) pairs the database declares, if any."""
+    path = Path(path)
+    con, names = _connect(path)
+    try:
         if VOTES_VIEW not in names:
             raise VoteDataError(
                 f"{path} has no '{VOTES_VIEW}' view; is it a study database made by study_app? "
@@ -56,6 +66,19 @@ def read_db(path: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str | Non
         except (sqlite3.Error, pd.errors.DatabaseError) as exc:
             raise VoteDataError(f"cannot read the '{VOTES_VIEW}' view of {path} ({exc})") from None
         return votes, _declared_methods(con, names)
+    finally:
+        con.close()
+
+
+def read_db_participants(path: str | os.PathLike) -> pd.DataFrame:
+    """The `participant_summary` rows: each participant's key with their Prolific id (for Prolific's export)."""
+    path = Path(path)
+    con, names = _connect(path)
+    try:
+        if PARTICIPANTS_VIEW not in names:
+            raise VoteDataError(f"{path} has no '{PARTICIPANTS_VIEW}' view (a database from an older study app: "
+                                f"open it once with the current app, or pass --participants participants.csv)")
+        return pd.read_sql_query(f"SELECT participant_id, study_id, prolific_pid FROM {PARTICIPANTS_VIEW}", con)
     finally:
         con.close()
 
@@ -110,7 +133,7 @@ def validate(raw: pd.DataFrame, source: str = "the vote table") -> pd.DataFrame:
     present = votes["question"].notna()
     votes.loc[present, "question"] = votes.loc[present, "question"].str.lower()
     votes["is_catch"] = pd.to_numeric(votes["is_catch"], errors="coerce").fillna(0).astype(int).clip(0, 1)
-    for col in ("catch_passed", "position", "response_ms", "excluded", "exclude_after_failed_checks"):
+    for col in ("catch_passed", "position", "response_ms", "excluded", "exclude_after_failed_checks", "finished"):
         votes[col] = pd.to_numeric(votes[col], errors="coerce")
     return votes
 
@@ -148,9 +171,13 @@ def exclusion_rule(votes: pd.DataFrame, override: int | None = None) -> tuple[in
 
 def apply_exclusions(
     votes: pd.DataFrame, max_failed_catch: int | None = None, min_trials: int | None = None,
-    min_median_ms: float | None = None,
+    min_median_ms: float | None = None, keep_unfinished: bool = False, platform: pd.Series | None = None,
+    keep_statuses: tuple[str, ...] = ("APPROVED",),
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Drop catch rows, repeats and excluded participants: (kept votes, one row per participant, repeats dropped)."""
+    """Drop catch rows, repeats and excluded participants: (kept votes, one row per participant, repeats dropped).
+
+    Unfinished participants (finished == 0) are dropped unless keep_unfinished; `platform`, Prolific's status
+    per participant_id, keeps only keep_statuses and drops everyone without a submission."""
     # max_failed_catch None applies the study's rule carried by the votes; 0 turns the catch rule off.
     max_failed_catch, _ = exclusion_rule(votes, max_failed_catch)
     is_catch = votes["is_catch"].to_numpy() == 1
@@ -167,8 +194,17 @@ def apply_exclusions(
         "trials": trials.groupby("participant_id")["item_id"].nunique().reindex(ids, fill_value=0),
     }, index=ids).astype(int)
     participants["median_ms"] = trials.groupby("participant_id")["response_ms"].median().reindex(ids)
+    # NaN where the votes carry no flag (a CSV from elsewhere): such participants are kept.
+    participants["finished"] = votes.groupby("participant_id")["finished"].max().reindex(ids)
     participants = participants.reset_index()
-    rules = [
+    rules = [(participants["finished"] == 0 if not keep_unfinished else None, "unfinished")]
+    if platform is not None:
+        # Prolific's decision on each submission; no submission at all: a made-up or copied link.
+        status = participants["participant_id"].map(platform)
+        rules.append((status.isna(), NO_SUBMISSION))
+        rules += [(status == s, PLATFORM_REASON.format(status=s))
+                  for s in sorted(set(status.dropna()) - set(keep_statuses))]
+    rules += [
         (participants["failed_catch"] >= max_failed_catch if max_failed_catch else None,
          f"failed >= {max_failed_catch} catch trials"),
         (participants["trials"] < min_trials if min_trials else None, f"fewer than {min_trials} trials"),

@@ -3,29 +3,30 @@
     python -m study_app.build --inputs DIR --method NAME=DIR --method NAME=DIR ... --out STUDY_DIR
     python -m study_app.build --config study.yaml
     python -m study_app.build --config study.yaml --bundle studies/study1   # study.sqlite + images, movable
+    python -m study_app.build --config study.yaml --bundle studies/study1 --pilot   # its pilot, beside it
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import re
 import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from study_app import images
-from study_app.db import Candidate, Item, Study, StudyDB, open_db
+from study_app.db import StudyDB, open_db
+from study_app.information import TEXT_KINDS, estimate, read_text_file, text_record
+from study_app.models import Candidate, Item, PriorParticipant, Study
 from study_app.settings import CATCH_LABEL, EXPRESSIONS
-from study_app.spec import (NAME_RE, StudyBuildError, StudySpec, check_settings, participant_link,
+from study_app.spec import (NAME_RE, PROLIFIC_ID_RE, StudyBuildError, StudySpec, check_settings, participant_link,
                             study_options)
+from study_app.study_file import parse_method, pilot_fields, read_groups, spec_from_yaml
 
 __all__ = ["StudyBuildError", "StudySpec", "build_study", "main"]
 
@@ -121,6 +122,13 @@ def build_study(spec: StudySpec, db: StudyDB) -> int:
     with db.read() as s:
         if s.scalar(select(Study.id).where(Study.name == spec.name)) is not None:
             raise StudyBuildError(f"a study named {spec.name!r} already exists in {db.path}; pick another --name")
+        known = set(s.scalars(select(Study.name)))
+    unknown = sorted(set(spec.exclude_participants_of) - known)
+    if unknown:
+        raise StudyBuildError(f"exclude_participants_of names studies not in {db.path}: {', '.join(unknown)} "
+                              f"(build into the same database, or list their PIDs in exclude_pids_file)")
+    texts = {kind: read_text_file(getattr(spec, kind), kind) for kind in TEXT_KINDS if getattr(spec, kind)}
+    prior = read_pid_file(spec.exclude_pids_file) if spec.exclude_pids_file else []
     stimuli = collect_stimuli(spec)
     check_settings(spec, len(stimuli.inputs) * len(spec.expressions))
     out = spec.out.resolve()
@@ -154,6 +162,8 @@ def build_study(spec: StudySpec, db: StudyDB) -> int:
                           options=study_options(spec))
             s.add(study)
             s.flush()
+            s.add_all(text_record(study.id, kind, markdown) for kind, markdown in texts.items())
+            s.add_all(PriorParticipant(study_id=study.id, platform_pid=pid) for pid in prior)
             for face, (input_token, catch_token) in input_tokens.items():
                 s.add(Candidate(study_id=study.id, face_id=face, label=CATCH_LABEL, token=catch_token,
                                 matches_input=True))
@@ -176,59 +186,28 @@ def build_study(spec: StudySpec, db: StudyDB) -> int:
         raise
 
 
-def parse_method(text: str) -> tuple[str, Path]:
-    """`NAME=DIR` from the command line."""
-    name, sep, folder = text.partition("=")
-    if not sep or not name or not folder:
-        raise argparse.ArgumentTypeError(f"expected NAME=DIR, got {text!r}")
-    return name, Path(folder)
-
-
-def read_groups(path: Path) -> dict[str, str]:
-    """`face_id,item_group` rows (a header line is allowed), e.g. `in`/`out` of the training set."""
-    groups: dict[str, str] = {}
-    with open(path, newline="") as fh:
-        for row in csv.reader(fh):
-            if not row or row[0].strip().startswith("#") or row[0].strip() in ("face_id", "face"):
-                continue
-            if len(row) < 2:
-                raise StudyBuildError(f"{path}: expected face_id,item_group, got {row}")
-            groups[row[0].strip()] = row[1].strip()
-    return groups
-
-
-def spec_from_yaml(path: Path) -> dict[str, Any]:
-    """Fields of a YAML study file; relative paths are relative to the file."""
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise StudyBuildError(f"{path}: expected a mapping at the top level")
-    base = path.resolve().parent
-
-    def rel(value: str) -> Path:
-        p = Path(value)
-        return p if p.is_absolute() else base / p
-
-    fields: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in ("inputs", "out"):
-            fields[key] = rel(value)
-        elif key == "methods":
-            fields[key] = {str(n): rel(d) for n, d in value.items()}
-        elif key == "groups":
-            fields[key] = (read_groups(rel(value)) if isinstance(value, str)
-                           else {str(k): str(v) for k, v in value.items()})
-        elif key == "expressions":
-            fields[key] = tuple(value)
-        elif key in StudySpec.__dataclass_fields__:
-            fields[key] = value
-        else:
-            raise StudyBuildError(f"{path}: unknown key {key!r}")
-    return fields
+def read_pid_file(path: Path) -> list[str]:
+    """Prolific ids, one a line (blank lines and '#' comments skipped), lower-cased; StudyBuildError on a bad line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise StudyBuildError(f"cannot read exclude_pids_file {path} ({err})") from None
+    pids, bad = [], []
+    for number, line in enumerate(lines, 1):
+        value = line.split("#", 1)[0].strip().lower()
+        if value and not PROLIFIC_ID_RE.match(value):
+            bad.append(str(number))
+        elif value:
+            pids.append(value)
+    if bad:
+        raise StudyBuildError(f"{path}: lines {', '.join(bad[:10])} are not Prolific ids (24 hex characters, "
+                              f"one a line)")
+    return sorted(set(pids))
 
 
 _FLAG_FIELDS = ("inputs", "out", "name", "seed", "catch_trials", "trials_per_participant", "completion_code",
                 "failed_checks_code", "exclude_after_failed_checks", "redirect_url", "image_size", "recruitment",
-                "prolific_study_id", "max_participants", "slot_timeout_minutes")
+                "prolific_study_id", "max_participants", "slot_timeout_minutes", "consent", "debrief")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -260,6 +239,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-participants", type=int, help="cap on completed participants (default: none)")
     ap.add_argument("--slot-timeout-minutes", type=float,
                     help="a participant quiet this long gives their place back (default 60)")
+    ap.add_argument("--consent", type=Path, help="Markdown file participants read before agreeing")
+    ap.add_argument("--debrief", type=Path, help="Markdown file shown with the completion code")
+    ap.add_argument("--pilot", action="store_true",
+                    help="build the pilot of --config: named <name>-pilot, recruitment pilot, without the "
+                         "Prolific settings, 5 places; its finishers measure the study's pace")
     return ap
 
 
@@ -273,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out, args.db = args.bundle, args.bundle / "study.sqlite"
     try:
         fields = spec_from_yaml(args.config) if args.config else {}
+        if args.pilot:
+            fields = pilot_fields(fields)
         fields.update({key: getattr(args, key) for key in _FLAG_FIELDS if getattr(args, key) is not None})
         if args.method:
             fields["methods"] = dict(args.method)
@@ -295,7 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"built study {study.name!r} (id {study_id}, seed {study.seed}) in {db.path}: {len(study.items)} "
               f"items, {len(spec.methods)} methods, images in {spec.out.resolve() / 'images'}; "
               f"completion code {study.options.completion_code}; recruitment {spec.recruitment}")
-        print(f"participant link: {participant_link(study.name, spec.recruitment)}")
+        texts = {t.kind: t.sha256[:12] for t in study.texts}
+    time = estimate(db, study_id)
+    print(f"estimated duration: about {time.minutes} minutes for {time.screens} screens (pace {time.source}); "
+          f"texts: {', '.join(f'{k} sha256 {h}' for k, h in sorted(texts.items())) or 'the default consent'}")
+    print(f"participant link: {participant_link(study.name, spec.recruitment)}")
     return 0
 
 

@@ -1,182 +1,33 @@
-"""SQLite storage of studies, participants, trials and votes: SQLAlchemy 2 typed models, engines, the votes_long view."""
+"""SQLite storage: engines and pragmas, the votes_long and participant_summary views, upgrades of older files."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    CheckConstraint,
-    DateTime,
-    ForeignKey,
-    Index,
-    String,
-    TypeDecorator,
-    UniqueConstraint,
-    create_engine,
-    event,
-)
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 import vote_format
 from study_app.fifo_lock import FifoLock
-from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
-from study_app.spec import StudyOptions
+from study_app.models import Base
+from study_app.settings import CATCH_LABEL, default_db_path
 
 BUSY_TIMEOUT_MS = 30_000
-
-
-def utcnow() -> datetime:
-    """Naive UTC now; SQLite has no time zones, every stored time is UTC by convention."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-class OptionsJSON(TypeDecorator):
-    """StudyOptions stored as a JSON object."""
-
-    impl = JSON
-    cache_ok = True
-
-    def process_bind_param(self, value: StudyOptions | None, dialect) -> dict | None:  # noqa: ANN001
-        return None if value is None else value.to_json()
-
-    def process_result_value(self, value: dict | None, dialect) -> StudyOptions | None:  # noqa: ANN001
-        return None if value is None else StudyOptions.from_json(value)
-
-
-class Base(DeclarativeBase):
-    """Declarative base of the study schema."""
-
-    type_annotation_map = {dict[str, Any]: JSON, list[int]: JSON, list[str]: JSON, StudyOptions: OptionsJSON}
-
-
-class Study(Base):
-    """One built study: its seed, its image folder (relative to the database's folder), its options and status."""
-
-    __tablename__ = "studies"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    seed: Mapped[int]
-    image_dir: Mapped[str]
-    methods: Mapped[list[str]]  # the compared method names, sorted (a JSON list)
-    options: Mapped[StudyOptions]
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    # open: enrolling; paused / closed: no new participants (those already in may finish). Set from the admin page.
-    status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
-
-    items: Mapped[list[Item]] = relationship(back_populates="study", cascade="all, delete-orphan")
-
-
-class Item(Base):
-    """One (input face, target expression) pair shown to participants."""
-
-    __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("study_id", "key"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(200))  # "<face_id>:<expression>", the item_id of the long format
-    face_id: Mapped[str] = mapped_column(String(128))
-    expression: Mapped[str] = mapped_column(String(16))
-    item_group: Mapped[str] = mapped_column(String(64), default="")
-    input_token: Mapped[str] = mapped_column(String(64))
-
-    study: Mapped[Study] = relationship(back_populates="items")
-    candidates: Mapped[list[Candidate]] = relationship(back_populates="item")
-
-
-class Candidate(Base):
-    """One image that can be chosen: a method's output for an item, or the unaltered input copy of a catch trial."""
-
-    __tablename__ = "candidates"
-    __table_args__ = (UniqueConstraint("study_id", "token"), Index("ix_candidates_face", "study_id", "face_id"))
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))  # None: catch copy
-    face_id: Mapped[str] = mapped_column(String(128))
-    label: Mapped[str] = mapped_column(String(64))  # method name, or CATCH_LABEL
-    token: Mapped[str] = mapped_column(String(64))  # random file name under <image_dir>/images/
-    # Same pixels as the input (the catch copy, or a method that returned its input): a right catch answer.
-    matches_input: Mapped[bool] = mapped_column(default=False, server_default="0")
-
-    item: Mapped[Item | None] = relationship(back_populates="candidates")
-
-
-class Participant(Base):
-    """One participation: identity from the URL, the enrolment index and the slot that drives the randomization."""
-
-    __tablename__ = "participants"
-    __table_args__ = (
-        UniqueConstraint("study_id", "public_id"),
-        UniqueConstraint("study_id", "index"),
-        # One participation per platform id; SQLite treats NULLs as distinct, so anonymous runs are unaffected.
-        UniqueConstraint("study_id", "platform_pid"),
-    )
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
-    public_id: Mapped[str] = mapped_column(String(64))
-    index: Mapped[int]  # enrolment order, never reused
-    # Place in the balanced sequence that drives the randomization; a drop-out's or an excluded participant's
-    # slot is handed to the next newcomer, so completed participants fill the sequence without holes.
-    slot: Mapped[int | None]
-    platform_pid: Mapped[str | None] = mapped_column(String(64))
-    platform_study_id: Mapped[str | None] = mapped_column(String(64))
-    platform_session_id: Mapped[str | None] = mapped_column(String(64))
-    consented_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    instructions_done_at: Mapped[datetime | None] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)  # last consent, render or answer
-    catch_failures: Mapped[int] = mapped_column(default=0)
-    excluded: Mapped[bool] = mapped_column(default=False)
-
-    trials: Mapped[list[Trial]] = relationship(back_populates="participant", order_by="Trial.ordinal")
-
-
-class Trial(Base):
-    """One screen of one participant: the item, and the candidate ids in screen order (the stored layout)."""
-
-    __tablename__ = "trials"
-    __table_args__ = (UniqueConstraint("participant_id", "ordinal"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
-    ordinal: Mapped[int]
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
-    is_catch: Mapped[bool] = mapped_column(default=False)
-    layout: Mapped[list[int]]
-    shown_at: Mapped[datetime | None] = mapped_column(DateTime)
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    participant: Mapped[Participant] = relationship(back_populates="trials")
-    item: Mapped[Item] = relationship()
-
-
-class Vote(Base):
-    """One answer to one question of one trial; the unique key makes a repeated submit a no-op."""
-
-    __tablename__ = "votes"
-    __table_args__ = (
-        UniqueConstraint("participant_id", "trial_id", "question", name="uq_vote_once"),
-        CheckConstraint("question IN (%s)" % ", ".join(f"'{q}'" for q in QUESTIONS), name="ck_vote_question"),
-        CheckConstraint("position >= 0", name="ck_vote_position"),
-    )
-    id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
-    question: Mapped[str] = mapped_column(String(16))
-    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"))
-    position: Mapped[int]
-    response_ms: Mapped[int]
-    answered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 # The long vote format of vote_format/, in its column order; test_vote_format checks the two agree.
 VOTES_LONG_COLUMNS = vote_format.COLUMNS
 _ISO = "'%Y-%m-%dT%H:%M:%fZ'"
+# One definition of a participant's status for every export (p: participants, s: studies): finished, or quiet
+# for longer than the study's slot timeout (Prolific's maximum time), else in progress.
+_STATUS_SQL = """CASE WHEN p.finished_at IS NOT NULL THEN 'finished'
+            WHEN (julianday('now') - julianday(COALESCE(p.last_seen_at, p.consented_at))) * 1440.0
+                 > COALESCE(json_extract(s.options, '$.slot_timeout_minutes'), 60) THEN 'timed out'
+            ELSE 'in progress' END"""
 VOTES_LONG_SQL = f"""
 CREATE VIEW {vote_format.VOTES_VIEW} AS
 SELECT p.public_id AS participant_id,
@@ -195,7 +46,9 @@ SELECT p.public_id AS participant_id,
        strftime({_ISO}, v.answered_at) AS answered_at,
        CAST(p.excluded AS INTEGER) AS excluded,
        COALESCE(json_extract(s.options, '$.exclude_after_failed_checks'), {vote_format.DEFAULT_MAX_FAILED_CATCH})
-           AS exclude_after_failed_checks
+           AS exclude_after_failed_checks,
+       CAST(p.finished_at IS NOT NULL AS INTEGER) AS finished,
+       {_STATUS_SQL} AS participant_status
 FROM votes v
 JOIN trials t ON t.id = v.trial_id
 JOIN participants p ON p.id = v.participant_id
@@ -203,6 +56,27 @@ JOIN studies s ON s.id = p.study_id
 JOIN items i ON i.id = t.item_id
 JOIN candidates c ON c.id = v.candidate_id
 ORDER BY v.id
+"""
+
+
+# One row per participant, keyed like the votes; the Prolific id beside it is for joining Prolific's export.
+PARTICIPANTS_SQL = f"""
+CREATE VIEW {vote_format.PARTICIPANTS_VIEW} AS
+SELECT p.public_id AS participant_id,
+       s.name AS study_id,
+       p.platform_pid AS prolific_pid,
+       p.platform_session_id AS session_id,
+       strftime({_ISO}, p.consented_at) AS started_at,
+       strftime({_ISO}, p.finished_at) AS finished_at,
+       CAST(p.finished_at IS NOT NULL AS INTEGER) AS finished,
+       {_STATUS_SQL} AS participant_status,
+       (SELECT COUNT(*) FROM trials t WHERE t.participant_id = p.id AND t.answered_at IS NOT NULL) AS answered,
+       (SELECT COUNT(*) FROM trials t WHERE t.participant_id = p.id) AS trials,
+       p.catch_failures AS failed_checks,
+       CAST(p.excluded AS INTEGER) AS excluded
+FROM participants p
+JOIN studies s ON s.id = p.study_id
+ORDER BY s.id, p."index"
 """
 
 
@@ -220,6 +94,7 @@ _LATER_COLUMNS = (
     ("studies", "status", "VARCHAR(8) NOT NULL DEFAULT 'open'", None),
     ("participants", "slot", "INTEGER", 'UPDATE participants SET slot = "index"'),
     ("participants", "last_seen_at", "DATETIME", None),
+    ("participants", "address_hash", "VARCHAR(16)", None),
 )
 
 
@@ -259,8 +134,10 @@ class StudyDB:
         self.path = Path(path) if path is not None else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{self.path}"
+        # hide_parameters: a failing statement's values (Prolific ids among them) stay out of its message, so
+        # out of every log.
         kw = dict(connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
-                  pool_size=8, max_overflow=64, pool_timeout=60)
+                  pool_size=8, max_overflow=64, pool_timeout=60, hide_parameters=True)
         # Writers take the write lock at BEGIN (IMMEDIATE), so a read-then-write transaction never fails
         # with SQLITE_BUSY on lock upgrade; busy_timeout then queues writers instead of erroring.
         self.write_engine = create_engine(url, **kw)
@@ -279,7 +156,8 @@ class StudyDB:
         with self._write_lock, self.write_engine.begin() as conn:
             Base.metadata.create_all(conn)
             _add_missing_columns(conn)
-            for view, sql in ((vote_format.VOTES_VIEW, VOTES_LONG_SQL), (vote_format.METHODS_VIEW, METHODS_VIEW_SQL)):
+            for view, sql in ((vote_format.VOTES_VIEW, VOTES_LONG_SQL), (vote_format.METHODS_VIEW, METHODS_VIEW_SQL),
+                              (vote_format.PARTICIPANTS_VIEW, PARTICIPANTS_SQL)):
                 conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
                 conn.exec_driver_sql(sql)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from study_app.build import StudyBuildError, StudySpec, build_study, find_inputs, find_output
-from study_app.db import Study, StudyDB
+from study_app.db import StudyDB
+from study_app.models import Study
 from study_app.settings import EXPRESSIONS, demo_stimuli_dir
 
 DEMO_NAME = "demo"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -12,11 +13,23 @@ from study_app.settings import SERVER_ERROR
 
 ADMIN_PAGE = Path(__file__).resolve().parent / "pages" / "admin.py"
 
+# Anything shaped like a Prolific id (24 hex characters on their own), wherever it hides in a message.
+_ID_LIKE = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{24}(?![0-9A-Fa-f])")
+
+
+class IdFreeFormatter(logging.Formatter):
+    """Log lines and tracebacks with every Prolific-id-shaped string blanked: PIDs never reach a log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _ID_LIKE.sub("<id>", super().format(record))
+
+
 log = logging.getLogger("study_app")
 if not log.handlers:  # this script reruns on every interaction; one handler per process
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(IdFreeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
+    log.propagate = False  # through our handler only, never a root handler that prints the raw record
 
 # Streamlit's default shows tracebacks (server paths, SQL) in the page; an error that escapes us shows nothing.
 st.set_option("client.showErrorDetails", "none")
@@ -27,5 +40,7 @@ page = st.navigation([st.Page(render, title="Study", url_path="study", default=T
 try:
     page.run()
 except Exception:
-    log.exception("page /%s failed for query %s", page.url_path, dict(st.query_params))
+    # The parameters' names only: their values are participants' ids.
+    log.exception("page /%s failed (URL parameters: %s)", page.url_path,
+                  ", ".join(sorted(st.query_params)) or "none")
     st.error(SERVER_ERROR)

@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from study_app.db import Candidate, Item, Participant, Study, StudyDB, Trial, Vote, utcnow
+from study_app.db import StudyDB
+from study_app.models import Candidate, Item, Participant, Study, Trial, Vote, utcnow
 from study_app.settings import CATCH_QUESTIONS, PROLIFIC_COMPLETE_URL, QUESTIONS
 from study_app.spec import StudyOptions
 

@@ -2,6 +2,7 @@
 
     python -m study_app.reports --out votes.csv [--db PATH] [--study NAME]
     python -m study_app.reports --participants participants.csv --study NAME   # for approving on Prolific
+    python -m study_app.reports --duration --study NAME   # the estimate to enter on Prolific, and its pace
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import and_, case, column, func, select, table, update
 
-from study_app.db import VOTES_LONG_COLUMNS, Item, Participant, Study, StudyDB, Trial, open_db, utcnow
-from study_app.enrolment import held_slots, slot_timeout
+from study_app.db import VOTES_LONG_COLUMNS, StudyDB, open_db
+from study_app.enrolment import held_slots
+from study_app.information import estimate
+from study_app.models import Item, Participant, Study, Trial, Withdrawal, utcnow
 from study_app.participation import completion_code
-from vote_format import VOTES_VIEW
+from vote_format import PARTICIPANT_COLUMNS, PARTICIPANTS_VIEW, VOTES_VIEW
 
 STATUSES = ("open", "paused", "closed")
 
@@ -29,8 +32,12 @@ def studies(db: StudyDB) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "name", "methods", "options", "status", "created_at"])
 
 
-# The view as a selectable: it has no ORM class, being the contract's shape rather than the app's.
+# The views as selectables: they have no ORM class, being the contract's shape rather than the app's.
 VOTES_LONG = table(VOTES_VIEW, *(column(c) for c in VOTES_LONG_COLUMNS))
+PARTICIPANT_SUMMARY = table(PARTICIPANTS_VIEW, *(column(c) for c in PARTICIPANT_COLUMNS))
+# participants.csv: the votes' pseudonymous key first, the Prolific id beside it for approving and rejecting.
+PLATFORM_COLUMNS = ("participant_id", "prolific_pid", "session_id", "started_at", "finished_at", "minutes",
+                    "finished", "status", "failed_checks", "excluded", "code")
 
 
 def _frame(db: StudyDB, query) -> pd.DataFrame:
@@ -93,31 +100,23 @@ def method_progress(votes: pd.DataFrame) -> pd.DataFrame:
                             fill_value=0)
 
 
-def _iso(moment) -> str:  # noqa: ANN001
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else ""
-
-
 def platform_participants(db: StudyDB, study_id: int) -> pd.DataFrame:
-    """One row per participant for approving and rejecting on Prolific: id, times, checks, exclusion, code."""
-    now = utcnow()
+    """One row per participant for approving and rejecting on Prolific: the votes' key and the PID, times,
+    finished and status, checks, exclusion, the code they were shown."""
     with db.read() as s:
         study = s.get(Study, study_id)
         if study is None:
             raise LookupError(f"no study with id {study_id}")
-        people = s.scalars(select(Participant).where(Participant.study_id == study_id)
-                           .order_by(Participant.index)).all()
-    rows = []
-    for p in people:
-        quiet = now - (p.last_seen_at or p.consented_at) > slot_timeout(study)
-        status = "finished" if p.finished_at else "timed out" if quiet else "in progress"
-        minutes = (p.finished_at - p.consented_at).total_seconds() / 60 if p.finished_at else None
-        rows.append({"participant_id": p.platform_pid or p.public_id, "session_id": p.platform_session_id or "",
-                     "started_at": _iso(p.consented_at), "finished_at": _iso(p.finished_at),
-                     "minutes": round(minutes, 1) if minutes is not None else None, "status": status,
-                     "failed_checks": p.catch_failures, "excluded": int(p.excluded),
-                     "code": completion_code(study.options, p.excluded) if p.finished_at else ""})
-    return pd.DataFrame(rows, columns=["participant_id", "session_id", "started_at", "finished_at", "minutes",
-                                       "status", "failed_checks", "excluded", "code"])
+        name, options = study.name, study.options
+    frame = _frame(db, select(PARTICIPANT_SUMMARY).where(PARTICIPANT_SUMMARY.c.study_id == name))
+    if frame.empty:
+        return pd.DataFrame(columns=list(PLATFORM_COLUMNS))
+    took = pd.to_datetime(frame["finished_at"], utc=True) - pd.to_datetime(frame["started_at"], utc=True)
+    frame["minutes"] = (took.dt.total_seconds() / 60).round(1)
+    frame["code"] = [completion_code(options, bool(ex)) if done else ""
+                     for done, ex in zip(frame["finished"], frame["excluded"])]
+    frame = frame.rename(columns={"participant_status": "status"})
+    return frame.fillna({"prolific_pid": "", "session_id": "", "finished_at": ""})[list(PLATFORM_COLUMNS)]
 
 
 def places(db: StudyDB, study_id: int) -> tuple[int, int | None, str]:
@@ -127,6 +126,12 @@ def places(db: StudyDB, study_id: int) -> tuple[int, int | None, str]:
         if study is None:
             raise LookupError(f"no study with id {study_id}")
         return len(held_slots(s, study, utcnow())), study.options.max_participants, study.status
+
+
+def withdrawals(db: StudyDB, study_id: int) -> int:
+    """How many participants of the study had their data deleted on request."""
+    with db.read() as s:
+        return s.scalar(select(func.count()).where(Withdrawal.study_id == study_id))
 
 
 def set_status(db: StudyDB, study_id: int, status: str) -> None:
@@ -151,21 +156,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--study", help="only this study (its name); needed for --participants")
     ap.add_argument("--out", type=Path, help="CSV file for the long votes")
     ap.add_argument("--participants", type=Path, help="CSV file for the participants (approve / reject on Prolific)")
+    ap.add_argument("--duration", action="store_true",
+                    help="print the study's estimated duration and where its pace comes from (needs --study)")
     args = ap.parse_args(argv)
-    if args.out is None and args.participants is None:
-        ap.error("nothing to write: give --out and/or --participants")
+    if args.out is None and args.participants is None and not args.duration:
+        ap.error("nothing to do: give --out, --participants and/or --duration")
     if args.db is not None and not args.db.is_file():
         print(f"error: no database at {args.db}", file=sys.stderr)
         return 2
     db = open_db(args.db)
-    if args.participants is not None:
+    if args.participants is not None or args.duration:
         known = studies(db)
         ids = dict(zip(known["name"], known["id"]))
         if args.study not in ids:
-            print(f"error: --participants needs --study, one of: {', '.join(ids) or '(no study yet)'}",
-                  file=sys.stderr)
+            print(f"error: --participants and --duration need --study, one of: "
+                  f"{', '.join(ids) or '(no study yet)'}", file=sys.stderr)
             return 2
-        _write(args.participants, platform_participants(db, int(ids[args.study])), "participants")
+        if args.duration:
+            time = estimate(db, int(ids[args.study]))
+            print(f"{args.study}: about {time.minutes} minutes ({time.screens} screens at "
+                  f"{time.seconds_per_screen:.0f} s per screen; pace {time.source})")
+        if args.participants is not None:
+            _write(args.participants, platform_participants(db, int(ids[args.study])), "participants")
     if args.out is not None:
         _write(args.out, votes_long(db, args.study), "votes")
     return 0

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from study_app import enrolment
-from study_app.db import Study, StudyDB
+from study_app.db import StudyDB
+from study_app.models import Study
 from study_app.demo import ensure_demo_study, study_named
 from study_app.participation import StudyView, load_study
-from study_app.spec import NAME_RE, PROLIFIC_ID_RE
+from study_app.spec import NAME_RE, PROLIFIC_ID_RE, StudyOptions
 
 PLATFORM_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 ID_PARAM = "pid"
@@ -36,6 +37,15 @@ class Entry:
     platform_pid: str | None  # Prolific's participant id, lower-cased
     platform_study_id: str | None
     platform_session_id: str | None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A link that leads to no participation: one sentence, and the study's options when the study is known
+    (paused, closed, full, over the limit), so that the page can show the way back to the platform."""
+
+    sentence: str
+    options: StudyOptions | None = None
 
 
 def url_params(query: Mapping[str, str]) -> dict[str, str] | None:
@@ -72,26 +82,26 @@ def identity_problem(study: StudyView, params: Mapping[str, str]) -> bool:
     return False  # pilot: anonymous, or Prolific's preview ids without the study id check
 
 
-def route(db: StudyDB, query: Mapping[str, str], demo: bool) -> Entry | str:
-    """The participation a link leads to, or the sentence to show instead."""
+def route(db: StudyDB, query: Mapping[str, str], demo: bool, address: str | None = None) -> Entry | Refusal:
+    """The participation a link leads to, or what to show instead; `address` is the client's, for the limit."""
     params = url_params(query)
     if params is None:
-        return INVALID_LINK
+        return Refusal(INVALID_LINK)
     study_id = find_study(db, params, demo)
     if study_id is None:
         if STUDY_PARAM in params or "STUDY_ID" in params:
-            return INVALID_LINK
+            return Refusal(INVALID_LINK)
         with db.read() as s:  # a bare link to an empty database: the researcher's first try, not a participant
-            return INVALID_LINK if s.scalar(select(Study.id).limit(1)) is not None else NO_STUDY
+            return Refusal(INVALID_LINK if s.scalar(select(Study.id).limit(1)) is not None else NO_STUDY)
     study = load_study(db, study_id)
     if identity_problem(study, params):
-        return INVALID_LINK
+        return Refusal(INVALID_LINK)
     pid = params["PROLIFIC_PID"].lower() if "PROLIFIC_PID" in params else None
     public_id = None if study.recruitment == "prolific" else params.get(ID_PARAM)
     participant_id = enrolment.find_participant(db, study_id, public_id, pid)
     if participant_id is None:
         # A newcomer: refuse before the consent form when they could not join anyway.
-        why = enrolment.admission(db, study_id)
+        why = enrolment.admission(db, study_id, pid, address)
         if why is not None:
-            return why
+            return Refusal(why, study.options)
     return Entry(study, participant_id, public_id, pid, params.get("STUDY_ID"), params.get("SESSION_ID"))

@@ -23,6 +23,12 @@ QUESTION_TEXT = {
 # A catch trial asks only this, with an explicit instruction to pick the copy of the input (Prolific's rule:
 # instructed checks only); one vote row per catch trial, so failed rows count failed checks.
 CATCH_QUESTIONS = ("identity",)
+# The catch trial's question: the instruction is the question's own label, not a banner above an unchanged
+# question (Prolific: a check tests attention to the question itself).
+CATCH_QUESTION_TEXT = {
+    "identity": "Attention check: for this question, choose the image that is exactly the same as the input "
+                "face on the left.",
+}
 
 # What anyone sees when a page fails; the details (paths, SQL, traceback) go to the server's log only.
 SERVER_ERROR = ("Something went wrong on our side. Your answers so far are saved; please reload the page "
@@ -31,6 +37,9 @@ SERVER_ERROR = ("Something went wrong on our side. Your answers so far are saved
 # How participants arrive: Prolific ids checked against the study's Prolific study; an anonymous link (labs);
 # a pilot (anonymous or Prolific preview ids, no study id check, never redirected).
 RECRUITMENT_MODES = ("prolific", "link", "pilot")
+
+# Set to 1 when a reverse proxy is in front: the client's address is then read from its X-Forwarded-For.
+PROXY_ENV = "USGAN_STUDY_BEHIND_PROXY"
 
 # Prolific's completion redirect; {code} is the study's completion code.
 PROLIFIC_COMPLETE_URL = "https://app.prolific.com/submissions/complete?cc={code}"

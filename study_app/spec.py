@@ -19,6 +19,14 @@ PROLIFIC_ID_RE = re.compile(r"^[0-9a-f]{24}$")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+# The pace assumed before anyone has taken part (three questions over five images per screen); the estimate
+# shown to participants switches to the measured pace once the study or its pilot has finishers.
+DEFAULT_SECONDS_PER_SCREEN = 20.0
+# Prolific's attention-check policy: in a study of 5 minutes or more a participant may be rejected only after
+# failing at least two checks.
+PROLIFIC_MIN_CHECKS = 2
+
+
 class StudyBuildError(ValueError):
     """A study that cannot be built; the message lists every problem found."""
 
@@ -45,6 +53,16 @@ class StudySpec:
     prolific_study_id: str | None = None
     max_participants: int | None = None
     slot_timeout_minutes: float = 60.0
+    start_window_minutes: float = 10.0
+    enrolments_per_address_per_hour: int | None = None
+    consent: Path | None = None
+    debrief: Path | None = None
+    no_consent_code: str | None = None
+    screen_out_code: str | None = None
+    exclude_participants_of: tuple[str, ...] = ()
+    exclude_pids_file: Path | None = None
+    seconds_per_screen: float = DEFAULT_SECONDS_PER_SCREEN
+    pilot_of: str | None = None
 
 
 def setting_problems(spec: StudySpec, n_items: int | None = None) -> list[str]:
@@ -64,7 +82,7 @@ def setting_problems(spec: StudySpec, n_items: int | None = None) -> list[str]:
                         f"{f' ({n_items})' if n_items is not None else ''}, or omitted for all; got {per}")
     if spec.image_size < 16:
         problems.append("image_size must be at least 16")
-    for name in ("completion_code", "failed_checks_code"):
+    for name in ("completion_code", "failed_checks_code", "no_consent_code", "screen_out_code"):
         value = getattr(spec, name)
         if value is not None and not CODE_RE.match(value):
             problems.append(f"{name} must be 1-64 letters, digits, '_' or '-'")
@@ -76,17 +94,41 @@ def setting_problems(spec: StudySpec, n_items: int | None = None) -> list[str]:
         if spec.redirect_url:
             problems.append("redirect_url does not apply to a prolific study: its participants always return "
                             "through Prolific's completion link")
-    elif spec.prolific_study_id:
-        problems.append("prolific_study_id is only for recruitment: prolific")
+        problems += _prolific_problems(spec)
+    else:
+        for name in ("prolific_study_id", "exclude_participants_of", "exclude_pids_file"):
+            if getattr(spec, name):
+                problems.append(f"{name} is only for recruitment: prolific")
     if spec.redirect_url and not re.match(r"^https?://", spec.redirect_url):
         problems.append("redirect_url must start with https:// (or http://)")
     if spec.max_participants is not None and spec.max_participants < 1:
         problems.append("max_participants must be 1 or more, or omitted for no cap")
-    if not spec.slot_timeout_minutes > 0:
-        problems.append("slot_timeout_minutes must be more than 0")
+    for name in ("slot_timeout_minutes", "start_window_minutes", "seconds_per_screen"):
+        if not getattr(spec, name) > 0:
+            problems.append(f"{name} must be more than 0")
+    per_address = spec.enrolments_per_address_per_hour
+    if per_address is not None and per_address < 1:
+        problems.append("enrolments_per_address_per_hour must be 1 or more, or omitted for no limit")
     if len(set(spec.expressions)) != len(spec.expressions):
         twice = sorted({e for e in spec.expressions if spec.expressions.count(e) > 1})
         problems.append(f"expressions listed more than once: {', '.join(twice)}")
+    return problems
+
+
+def _prolific_problems(spec: StudySpec) -> list[str]:
+    """What a paid Prolific study needs beyond any study: Prolific's check rule, a consent text with contacts."""
+    problems = []
+    policy = ("Prolific rejects for failed attention checks only after at least 2 failures in a study of "
+              "5 minutes or more")
+    if spec.catch_trials < PROLIFIC_MIN_CHECKS:
+        problems.append(f"a prolific study needs at least {PROLIFIC_MIN_CHECKS} catch trials, got "
+                        f"{spec.catch_trials}: {policy}")
+    if 0 < spec.exclude_after_failed_checks < PROLIFIC_MIN_CHECKS:
+        problems.append(f"exclude_after_failed_checks {spec.exclude_after_failed_checks} is too strict for a "
+                        f"prolific study: {policy}; use {PROLIFIC_MIN_CHECKS} or more (or 0: no exclusion)")
+    if spec.consent is None:
+        problems.append("a prolific study needs consent: a Markdown file naming the researcher, a contact, the "
+                        "ethics approval and how long the data are kept")
     return problems
 
 
@@ -112,15 +154,25 @@ class StudyOptions:
     prolific_study_id: str | None = None
     max_participants: int | None = None   # None: no cap
     slot_timeout_minutes: float = 60.0
+    start_window_minutes: float = 10.0   # a place holds this long before the first answer
+    enrolments_per_address_per_hour: int | None = None   # None: no limit
+    no_consent_code: str | None = None
+    screen_out_code: str | None = None
+    exclude_participants_of: tuple[str, ...] = ()
+    seconds_per_screen: float = DEFAULT_SECONDS_PER_SCREEN
+    pilot_of: str | None = None   # the study this one pilots: its finishers measure that study's pace
 
     @classmethod
     def from_json(cls, stored: dict[str, Any]) -> StudyOptions:
         """Options from the stored JSON; keys this version does not know are ignored, missing ones defaulted."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (stored or {}).items() if k in known and v is not None})
+        kept = {k: v for k, v in (stored or {}).items() if k in known and v is not None}
+        if "exclude_participants_of" in kept:
+            kept["exclude_participants_of"] = tuple(kept["exclude_participants_of"])
+        return cls(**kept)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "exclude_participants_of": list(self.exclude_participants_of)}
 
 
 def study_options(spec: StudySpec) -> StudyOptions:

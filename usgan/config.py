@@ -72,6 +72,8 @@ class DataConfig:
     test_fraction: float = 0.1       # of subjects, never of images: no face appears on both sides
     split_seed: int = 0
     align_faces: bool = False        # detect + align real photos with face_recognition before cropping
+    # [eye height, eye gap] of aligned crops, fractions of the side (usgan/data/align.py); recorded beside the run's G
+    align_eyes: list[float] = field(default_factory=lambda: [0.42, 0.34])
     # Absolute defaults: a `ray job submit` driver runs in a directory of Ray's choosing.
     cache_dir: str = "~/.cache/usgan"
     hflip: bool = True
@@ -156,7 +158,8 @@ def _coerce(default, value, name):
                 return value.lower() in ("1", "true", "yes", "on")
             return bool(value)
         if isinstance(default, list):
-            return [str(v) for v in (value.split(",") if isinstance(value, str) else value)]
+            kind = type(default[0]) if default else str     # a list of numbers stays numbers
+            return [kind(v) for v in (value.split(",") if isinstance(value, str) else value)]
         return type(default)(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting '{name}' expects {type(default).__name__}, got {value!r}") from None
@@ -208,6 +211,8 @@ def validate(cfg: Config) -> Config:
         (m.residual_scale > 0, "model.residual_scale must be > 0 (1 is the paper's)"),
         (0 < cfg.data.test_fraction < 1, "data.test_fraction must be between 0 and 1"),
         (len(cfg.data.sources) > 0, "data.sources is empty; use 'synthetic' or kind:path"),
+        (len(cfg.data.align_eyes) == 2 and all(0 < v < 1 for v in cfg.data.align_eyes),
+         "data.align_eyes must be two fractions of the side, eye height and eye gap, e.g. 0.42,0.34"),
     ]
     for ok, msg in checks:
         if not ok:

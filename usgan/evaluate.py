@@ -1,7 +1,7 @@
 """Score a generator on a test split: every test face translated to every other expression.
 
     python -m usgan.evaluate --checkpoint runs/usgan-demo/checkpoint_000002 --out eval/demo
-    python -m usgan.evaluate --checkpoint usgan_87_G.ckpt --data kdef:/data/KDEF --align \
+    python -m usgan.evaluate --checkpoint authors --data kdef:/data/KDEF --align \
         --fer-weights weights/facial_emotion_recognition-0.3.4.tar.gz --out eval/kdef
     python -m usgan.evaluate --checkpoint 200000-G.ckpt --preset stargan --data rafd:/data/RaFD --out eval/stargan
 
@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import load_generator
-from .cli_common import UsageError, add_checkpoint_flag, checkpoint_or_shipped, parser, resolve_config, run
+from .checkpoints import load_weights
+from .cli_common import UsageError, add_checkpoint_flag, parser, resolve_config, run
 from .data.expressions import EXPRESSIONS, parse_targets
 from .metrics.identity import ACD_BOXES, LOCAL_FVS_LABEL, encode, squared_distances, verification_scores
 from .metrics.image_quality import image_scores
@@ -219,15 +219,16 @@ def main(argv=None) -> int:
     if a.batch_size < 1 or (a.max_faces is not None and a.max_faces < 1):
         raise UsageError("--batch-size and --max-faces must be >= 1")
     targets = parse_targets(a.targets)
-    a.checkpoint = checkpoint_or_shipped(a.checkpoint)
-    G, ckpt_cfg = load_generator(a.checkpoint)
-    cfg = resolve_config(ckpt_cfg, a.config, a.preset, a.data, a.set)
+    w = load_weights(a.checkpoint)
+    G = w.G
+    cfg = resolve_config(w.cfg, a.config, a.preset, a.data, a.set)
     if a.align:
         cfg.data.align_faces = True
+        cfg.data.align_eyes = [w.crop.eye_y, w.crop.eye_gap]    # real photos cropped as the model's data was
     from .data import load_data
 
     size = cfg.model.image_size
-    print(f"[evaluate] {a.checkpoint}: generator with {G.c_dim} expressions, "
+    print(f"[evaluate] {w.source}: generator with {G.c_dim} expressions, "
           f"{'US-GAN skip' if G.ultimate_skip else 'no skip'}; data {', '.join(cfg.data.sources)} at {size}px, "
           f"{a.split} split", flush=True)
     t0 = time.time()
@@ -240,7 +241,8 @@ def main(argv=None) -> int:
     print(f"[evaluate] expression classifier: {json.dumps(clf_info)}", flush=True)
     result = evaluate(G, data, targets, classify, a.batch_size, a.max_faces, a.split, progress=not a.quiet,
                       acd_box=a.acd_box)
-    result.update({"checkpoint": str(a.checkpoint), "data": cfg.data.sources, "image_size": size, "split": a.split,
+    result.update({"checkpoint": w.source, "weights": w.line(), "data": cfg.data.sources, "image_size": size,
+                   "split": a.split,
                    "classifier": clf_info, "local_fvs_note": LOCAL_FVS_LABEL, "seconds": round(time.time() - t0, 1)})
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +250,7 @@ def main(argv=None) -> int:
     clf_line = (f"Expression classifier: {clf_info['name']}; its accuracy: "
                 f"{clf_info.get('accuracy_on_its_test_split', clf_info.get('accuracy_on_input_faces')):.1%}"
                 if classify else f"Expression accuracy: {clf_info['reason']}")
-    header = (f"# Evaluation of `{a.checkpoint}`\n\nData: {', '.join(cfg.data.sources)}, {a.split} split, "
+    header = (f"# Evaluation of `{w.source}`\n\n{w.line()} Data: {', '.join(cfg.data.sources)}, {a.split} split, "
               f"{result['faces']} faces, {size}px. {clf_line}.\n")
     md = markdown(result, header)
     (out / "metrics.md").write_text(md)

@@ -8,6 +8,7 @@ Imports usgan's config, data and metrics, and train.py's worker loop only when a
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -116,9 +117,16 @@ def prepare(cfg, skip_bad=False, quiet=False, split_dir=None) -> dict:
     import ray
 
     from .data import load_data
+    from .data.report import data_report, report_lines, require_images
 
     data = load_data(cfg.data, cfg.model.image_size, split_file=(Path(split_dir) / "split.json") if split_dir else None,
                      skip_bad=skip_bad, progress=not quiet)
+    report = data_report(data.sources, data)      # the figures `usgan-data check` prints, kept beside split.json
+    if split_dir:
+        Path(split_dir, "data_check.json").write_text(json.dumps(report, indent=1))
+    require_images(report)
+    if not quiet:
+        print("\n".join(f"[data] {line}" for line in report_lines(report)), flush=True)
     print(f"[data] {len(data.train_idx)} training / {len(data.test_idx)} test images "
           f"from {', '.join(cfg.data.sources)}", flush=True)
     validator = None

@@ -77,7 +77,7 @@ def train_loop_per_worker(config: dict) -> None:
     ckpt = ray.train.get_checkpoint()
     if ckpt:
         with ckpt.as_directory() as d:
-            blob = torch.load(Path(d) / ENGINE_FILE, map_location=device, weights_only=False)
+            blob = torch.load(Path(d) / ENGINE_FILE, map_location=device, weights_only=True)
         engine.load_state_dict(blob)
         if rank == 0:
             print(f"[train] resumed from iteration {engine.iteration}", flush=True)

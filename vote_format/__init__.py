@@ -2,7 +2,9 @@
 
 One row per vote, times ISO 8601 UTC. The app's SQLite database serves it as the view VOTES_VIEW (and the
 methods each study compares as METHODS_VIEW: study_id, method), its admin page exports it as CSV with these
-columns, and the analysis reads either. Standard library only; imports neither product.
+columns, and the analysis reads either. One row per participant is PARTICIPANTS_VIEW, keyed by the same
+pseudonymous participant_id, with the Prolific id beside it (for joining Prolific's submissions export; never
+in the votes). Standard library only; imports neither product.
 """
 from __future__ import annotations
 
@@ -14,10 +16,18 @@ METHODS_VIEW = "methods"
 COLUMNS = (
     "participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",
     "position", "is_catch", "catch_passed", "response_ms", "shown_at", "answered_at", "excluded",
-    "exclude_after_failed_checks",
+    "exclude_after_failed_checks", "finished", "participant_status",
 )
 REQUIRED_COLUMNS = ("participant_id", "item_id", "question", "method")   # enough for a CSV from elsewhere
-TEXT_COLUMNS = ("participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method")
+PARTICIPANTS_VIEW = "participant_summary"
+PARTICIPANT_COLUMNS = (
+    "participant_id", "study_id", "prolific_pid", "session_id", "started_at", "finished_at", "finished",
+    "participant_status", "answered", "trials", "failed_checks", "excluded",
+)
+# What participant_status holds: all trials answered; active within the study's slot timeout; quiet longer.
+PARTICIPANT_STATUSES = ("finished", "in progress", "timed out")
+TEXT_COLUMNS = ("participant_id", "study_id", "item_id", "face_id", "expression", "item_group", "question", "method",
+                "participant_status")
 
 # In screen order, which is also the order of the paper's Figure 9 panels.
 QUESTIONS = ("realism", "expression", "identity")

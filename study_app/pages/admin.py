@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from study_app import reports
+from study_app import information, reports
 from study_app.admin_auth import authorized
 from study_app.participant_page import shared_db
 from study_app.spec import StudyOptions, participant_link
@@ -83,6 +83,12 @@ def render() -> None:
     st.caption(f"Database: {db.path}. Recruitment: {options.recruitment}. Participant link: "
                f"`{participant_link(name, options.recruitment)}`")
     status_controls(study_id, options)
+    time = information.estimate(db, study_id)
+    texts = information.study_texts(db, study_id)
+    st.caption(f"Estimated duration: about {time.minutes} minutes ({time.screens} screens; pace {time.source}). "
+               + ("Texts: " + ", ".join(f"{k} sha256 {t.sha256[:12]}" for k, t in sorted(texts.items()))
+                  if texts else "Consent: the default text.")
+               + f" Withdrawals so far: {reports.withdrawals(db, study_id)}.")
 
     votes = reports.votes_long(db, name)
     people = reports.participants(db, study_id)

@@ -41,7 +41,8 @@ def make_study_db(path: Path, votes: pd.DataFrame | None = None, methods: dict[s
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `python analysis/preferences.py ARGS` from the repo root, as a user would."""
     full_env = {**os.environ, "MPLBACKEND": "Agg", **(env or {})}
-    full_env.pop("PYTHONPATH", None)  # the script must find its own package
+    # This checkout's packages, whichever checkout an editable install of the environment points at.
+    full_env["PYTHONPATH"] = str(ROOT)
     return subprocess.run([sys.executable, "analysis/preferences.py", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 

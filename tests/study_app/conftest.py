@@ -24,6 +24,15 @@ def db(tmp_path) -> StudyDB:
     database.dispose()
 
 @pytest.fixture
+def db_path(monkeypatch, tmp_path):
+    """A fresh database file named by USGAN_STUDY_DB for the pages; no demo, no server-wide study, no proxy."""
+    path = tmp_path / "pages.sqlite"
+    monkeypatch.setenv("USGAN_STUDY_DB", str(path))
+    for key in ("USGAN_STUDY_DEMO", "USGAN_STUDY_NAME", "USGAN_STUDY_ADMIN_SECRET", "USGAN_STUDY_BEHIND_PROXY"):
+        monkeypatch.delenv(key, raising=False)
+    return path
+
+@pytest.fixture
 def study_id(db, stimuli, tmp_path) -> int:
     """A built test study: 2 faces x 3 expressions, 3 trials + 1 catch per participant."""
     return build_study(spec_for(stimuli, tmp_path / "study"), db)

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from study_app import participation as part
-from study_app.build import StudySpec
-from study_app.db import Candidate, Trial
+from study_app.build import StudySpec, build_study
+from study_app.db import StudyDB
+from study_app.models import Candidate, Trial
 from study_app.settings import EXPRESSIONS, REPO_ROOT
 
 MAIN = str(REPO_ROOT / "study_app" / "main.py")
@@ -54,6 +55,31 @@ def spec_for(stimuli: Path, out: Path, **kw) -> StudySpec:
                   exclude_after_failed_checks=1, trials_per_participant=3, completion_code="DONE123", image_size=64)
     fields.update(kw)
     return StudySpec(**fields)
+
+
+CONSENT_MD = """\
+# Which face edit looks best?
+
+Researcher: A. Researcher, Example University (a.researcher@example.org). Ethics approval: EX-2026-001.
+There are {screens} screens, about {minutes} minutes. Answers are kept for five years, without your Prolific id.
+"""
+
+
+def prolific_fields(folder: Path, **kw) -> dict:
+    """What a Prolific study needs beyond spec_for's defaults: 2 catch trials, Prolific's rule, a consent text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    consent = folder / "consent.md"
+    consent.write_text(CONSENT_MD)
+    return dict(recruitment="prolific", catch_trials=2, exclude_after_failed_checks=2, consent=consent) | kw
+
+
+def build_into(db_path: Path, stimuli: Path, tmp_path: Path, name: str, **kw) -> int:
+    """Build a study named `name` into the database file (closed again after, as the server opens its own)."""
+    db = StudyDB(db_path)
+    try:
+        return build_study(spec_for(stimuli, tmp_path / name, name=name, **kw), db)
+    finally:
+        db.dispose()
 
 
 def new_app(**params) -> AppTest:

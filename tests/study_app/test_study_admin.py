@@ -60,6 +60,8 @@ def test_the_brake_forgets_old_failures():
 def test_pause_and_close_from_the_admin_page(built):
     at = sign_in(SECRET)
     assert "Status: open." in at.markdown[0].value and "Places held" in at.markdown[0].value
+    assert any("Estimated duration: about 2 minutes (4 screens; pace assumed" in c.value and
+               "Withdrawals so far: 0." in c.value for c in at.caption)
     at.button(key="admin_pause").click().run()
     assert "Status: paused." in at.markdown[0].value
     assert new_app(study="s1").info[0].value == NOT_OPEN
@@ -80,12 +82,16 @@ def test_participants_csv_for_prolific_approval(built, tmp_path):
     out = tmp_path / "people.csv"
     assert reports_main(["--db", str(built.path), "--study", "s1", "--participants", str(out)]) == 0
     people = pd.read_csv(out, keep_default_na=False).set_index("participant_id")
-    assert list(people.columns) == ["session_id", "started_at", "finished_at", "minutes", "status",
-                                    "failed_checks", "excluded", "code"]
-    assert people.loc["5f8e1c2b9a7d3e4f5a6b7c8d", ["session_id", "status", "failed_checks", "excluded", "code"]
-                      ].tolist() == ["s9", "finished", 0, 0, "DONE123"]
+    # The votes' own key (never the PID) leads; the PID sits beside it for approving on Prolific.
+    assert list(people.columns) == ["prolific_pid", "session_id", "started_at", "finished_at", "minutes",
+                                    "finished", "status", "failed_checks", "excluded", "code"]
+    assert people.loc["ok", ["prolific_pid", "session_id", "finished", "status", "failed_checks", "excluded",
+                             "code"]].tolist() == ["5f8e1c2b9a7d3e4f5a6b7c8d", "s9", 1, "finished", 0, 0, "DONE123"]
     assert people.loc["bad", ["failed_checks", "excluded", "code"]].tolist() == [1, 1, "NOPE"]
-    assert people.loc["half", ["status", "code", "finished_at"]].tolist() == ["in progress", "", ""]
+    assert people.loc["half", ["finished", "status", "code", "finished_at"]].tolist() == [0, "in progress", "", ""]
+    voted = set(pd.read_sql_query("SELECT DISTINCT participant_id FROM votes_long", sqlite3.connect(built.path))
+                ["participant_id"])
+    assert voted == {"ok", "bad"} and voted <= set(people.index)  # one key across both exports
     assert people.loc["bad", "started_at"].endswith("Z")
     assert reports_main(["--db", str(built.path), "--participants", str(out)]) == 2  # which study?
     assert sqlite3.connect(built.path).execute("SELECT COUNT(*) FROM participants").fetchone() == (3,)

@@ -41,7 +41,8 @@ def test_full_session_stores_votes_and_shows_code_last(app_env):
         assert len(urls) == 1 + len(METHODS) and all(u.endswith(".png") for u in urls)
         seen.append(screen_text(at))
         catch = len(at.radio) == 1
-        assert bool(at.warning) == catch
+        # A catch trial's instruction is its question's own label; no banner above an unchanged question.
+        assert ("exactly the same as the input face" in at.radio[0].label) == catch and not at.warning
         # Nothing is finished until the last answer is stored.
         assert not at.code
         answer(at, 0)

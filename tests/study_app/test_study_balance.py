@@ -6,6 +6,7 @@ import pytest
 from study_helpers import answer_all, spec_for
 
 from study_app import enrolment
+from study_app import participation as part
 from study_app.build import build_study
 from study_app.enrolment import FULL, NotEnrolling
 from study_app.reports import platform_participants
@@ -30,9 +31,15 @@ def right(trial, labels):
     return labels.index(CATCH_LABEL) if trial.is_catch else 0
 
 
+def answer_first(db, participant_id):
+    """Answer the participant's first trial: from now on their place holds for the slot timeout."""
+    trial = part.progress(db, participant_id).trial
+    part.submit(db, participant_id, trial.trial_id, dict.fromkeys(part.questions_for(trial.is_catch), 0))
+
+
 def test_a_quiet_participants_slot_goes_to_the_next_newcomer(db, stimuli, tmp_path):
     sid = build_study(spec_for(stimuli, tmp_path / "s", slot_timeout_minutes=30), db)
-    enrolment.enroll(db, sid, "gone")
+    answer_first(db, enrolment.enroll(db, sid, "gone"))
     enrolment.enroll(db, sid, "busy")
     assert slots(db) == {"gone": 0, "busy": 1}
     age(db, "gone", 20)

@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 from browser_helpers import Server, answer_screen, rows, settle, wait_screen
-from study_helpers import spec_for
+from study_helpers import prolific_fields, spec_for
 
 from study_app.build import build_study
 from study_app.db import StudyDB
@@ -19,17 +19,17 @@ from study_app.settings import REPO_ROOT, SERVER_ERROR
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(240)]
 
 STUDY = "0123456789abcdef01234567"
-SCREENS = 3 + 1  # 3 items + 1 catch trial
+SCREENS = 3 + 2  # 3 items + Prolific's 2 catch trials
 CONSENT = "I have read the information"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, stimuli):
-    """No demo: a Prolific study (exclude after 1 failed check) and an anonymous one whose images we delete."""
+    """No demo: a Prolific study (exclude after 2 failed checks) and an anonymous one whose images we delete."""
     root = tmp_path_factory.mktemp("prolific")
     db = StudyDB(root / "study.sqlite")
-    build_study(spec_for(stimuli, root / "main", name="main", recruitment="prolific", prolific_study_id=STUDY,
-                         failed_checks_code="FAILCODE"), db)
+    build_study(spec_for(stimuli, root / "main", name="main",
+                         **prolific_fields(root, prolific_study_id=STUDY, failed_checks_code="FAILCODE")), db)
     build_study(spec_for(stimuli, root / "fragile", name="fragile"), db)
     db.dispose()
     srv = Server(root, root / "study.sqlite")
@@ -89,14 +89,14 @@ def test_failing_the_studys_rule_excludes_in_the_app_and_in_the_analysis(page, s
                                   failer)
     assert excluded == 1
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    env.pop("PYTHONPATH", None)
+    env["PYTHONPATH"] = str(REPO_ROOT)  # this checkout's analysis, whichever an editable install points at
     result = subprocess.run([sys.executable, "analysis/preferences.py", "--db", str(server.db), "--study", "main",
                              "--n-boot", "100", "--format", "json"], cwd=REPO_ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     people = {p["participant_id"]: p for p in report["participants"]}
-    assert people[failer_id]["excluded"] and people[failer_id]["reason"] == "failed >= 1 catch trials"
+    assert people[failer_id]["excluded"] and people[failer_id]["reason"] == "failed >= 2 catch trials"
     assert "(the study's rule)" in report["meta"]["exclusion_rule"]
     assert report["meta"]["participants_analysed"] == report["meta"]["participants_total"] - 1
 

@@ -8,10 +8,11 @@ import sys
 import pytest
 import yaml
 from PIL import Image
-from study_helpers import METHODS, make_stimuli, spec_for
+from study_helpers import CONSENT_MD, METHODS, make_stimuli, spec_for
 
 from study_app.build import StudyBuildError, build_study, main
-from study_app.db import Candidate, Item, Study, StudyDB
+from study_app.db import StudyDB
+from study_app.models import Candidate, Item, Study
 from study_app.settings import CATCH_LABEL, REPO_ROOT
 
 
@@ -82,16 +83,17 @@ def test_cli_with_yaml_and_groups(stimuli, tmp_path):
     config.write_text(yaml.safe_dump({
         "name": "yaml-study", "inputs": str(stimuli / "inputs"), "out": "built",
         "methods": {m: str(stimuli / "methods" / m) for m in METHODS},
-        "expressions": ["happy", "surprised"], "groups": "groups.csv", "catch_trials": 1, "seed": 3,
-        "completion_code": "ABC", "exclude_after_failed_checks": 1, "recruitment": "prolific",
-        "prolific_study_id": "0123456789abcdef01234567", "max_participants": 40}))
+        "expressions": ["happy", "surprised"], "groups": "groups.csv", "catch_trials": 2, "seed": 3,
+        "completion_code": "ABC", "exclude_after_failed_checks": 2, "recruitment": "prolific",
+        "prolific_study_id": "0123456789abcdef01234567", "max_participants": 40, "consent": "consent.md"}))
+    (tmp_path / "consent.md").write_text(CONSENT_MD)
     db_path = tmp_path / "cli.sqlite"
     assert main(["--config", str(config), "--db", str(db_path), "--image-size", "48"]) == 0
     con = sqlite3.connect(db_path)
     rows = con.execute("SELECT face_id, item_group FROM items ORDER BY key").fetchall()
     assert set(rows) == {("face01", "in"), ("face02", "out")} and len(rows) == 4
     opts = json.loads(con.execute("SELECT options FROM studies").fetchone()[0])
-    assert opts["completion_code"] == "ABC" and opts["catch_trials"] == 1 and opts["image_size"] == 48
+    assert opts["completion_code"] == "ABC" and opts["catch_trials"] == 2 and opts["image_size"] == 48
     assert (opts["recruitment"], opts["prolific_study_id"], opts["max_participants"]) == (
         "prolific", "0123456789abcdef01234567", 40)
     assert (tmp_path / "built" / "images").is_dir()
@@ -109,6 +111,10 @@ def test_cli_module_reports_missing_and_exits_nonzero(tmp_path):
     assert "STGAN: face f1, expression happy" in proc.stderr
 
 
+PROLIFIC = dict(recruitment="prolific", prolific_study_id="0" * 24, catch_trials=2, exclude_after_failed_checks=2,
+                consent=REPO_ROOT / "no-such-consent.md")
+
+
 @pytest.mark.parametrize("settings, problem", [
     (dict(catch_trials=1, exclude_after_failed_checks=2), "can never fire with 1 catch trial"),
     (dict(catch_trials=0, exclude_after_failed_checks=1), "can never fire with 0 catch trial"),
@@ -121,6 +127,16 @@ def test_cli_module_reports_missing_and_exits_nonzero(tmp_path):
      "redirect_url does not apply to a prolific study"),
     (dict(prolific_study_id="0" * 24), "only for recruitment: prolific"),
     (dict(recruitment="mturk"), "recruitment must be one of prolific, link, pilot"),
+    # Prolific's attention-check policy: two failed checks before a rejection in studies of 5 minutes or more.
+    (PROLIFIC | dict(catch_trials=1, exclude_after_failed_checks=0), "a prolific study needs at least 2 catch "
+                                                                     "trials, got 1"),
+    (PROLIFIC | dict(catch_trials=3, exclude_after_failed_checks=1), "exclude_after_failed_checks 1 is too strict "
+                                                                     "for a prolific study"),
+    (PROLIFIC | dict(consent=None), "a prolific study needs consent: a Markdown file naming the researcher"),
+    (dict(exclude_participants_of=("s0",)), "exclude_participants_of is only for recruitment: prolific"),
+    (dict(enrolments_per_address_per_hour=0), "enrolments_per_address_per_hour must be 1 or more"),
+    (dict(start_window_minutes=0), "start_window_minutes must be more than 0"),
+    (dict(no_consent_code="no code"), "no_consent_code must be 1-64 letters"),
     (dict(redirect_url="javascript:alert(1)"), "redirect_url must start with https://"),
     (dict(completion_code="<b>"), "completion_code must be"),
     (dict(max_participants=0), "max_participants must be 1 or more"),

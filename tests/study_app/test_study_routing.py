@@ -3,10 +3,9 @@
 import sqlite3
 
 import pytest
-from study_helpers import answer, consent_and_start, new_app, screen_text, spec_for
+from study_helpers import answer, build_into, consent_and_start, new_app, prolific_fields, screen_text
 
 from study_app import reports
-from study_app.build import build_study
 from study_app.db import StudyDB
 from study_app.enrolment import FULL, NOT_OPEN
 from study_app.routing import INVALID_LINK, NO_STUDY
@@ -17,22 +16,8 @@ PID = "5f8e1c2b9a7d3e4f5a6b7c8d"
 IDS = dict(PROLIFIC_PID=PID, STUDY_ID=PROLIFIC_STUDY, SESSION_ID="sess1")
 
 
-@pytest.fixture
-def db_path(monkeypatch, tmp_path):
-    """A fresh database named by USGAN_STUDY_DB; no demo, no server-wide study."""
-    path = tmp_path / "routing.sqlite"
-    monkeypatch.setenv("USGAN_STUDY_DB", str(path))
-    for key in ("USGAN_STUDY_DEMO", "USGAN_STUDY_NAME", "USGAN_STUDY_ADMIN_SECRET"):
-        monkeypatch.delenv(key, raising=False)
-    return path
 
 
-def build(db_path, stimuli, tmp_path, name, **kw) -> int:
-    db = StudyDB(db_path)
-    try:
-        return build_study(spec_for(stimuli, tmp_path / name, name=name, **kw), db)
-    finally:
-        db.dispose()
 
 
 def count(db_path, sql="SELECT COUNT(*) FROM participants"):
@@ -41,7 +26,7 @@ def count(db_path, sql="SELECT COUNT(*) FROM participants"):
 
 @pytest.fixture
 def prolific(db_path, stimuli, tmp_path):
-    return build(db_path, stimuli, tmp_path, "main", recruitment="prolific", prolific_study_id=PROLIFIC_STUDY)
+    return build_into(db_path, stimuli, tmp_path, "main", **prolific_fields(tmp_path, prolific_study_id=PROLIFIC_STUDY))
 
 
 def test_prolific_participant_finishes_once_and_returns_through_prolific(db_path, prolific):
@@ -77,12 +62,12 @@ def test_malformed_or_foreign_prolific_links_never_reach_consent(db_path, prolif
 
 
 def test_a_pilot_built_later_moves_nobody_and_bare_urls_get_no_study(db_path, stimuli, tmp_path):
-    build(db_path, stimuli, tmp_path, "main")
+    build_into(db_path, stimuli, tmp_path, "main")
     at = consent_and_start(new_app(study="main"))
     pid = at.query_params["pid"]
     assert at.query_params["study"] == "main"
     answer(at)
-    build(db_path, stimuli, tmp_path, "pilot1", recruitment="pilot")
+    build_into(db_path, stimuli, tmp_path, "pilot1", recruitment="pilot")
     again = new_app(pid=pid, study="main")
     assert screen_text(again) == "Screen 2 of 4"
     # No "newest study" and no demo: a bare link names no study.
@@ -108,7 +93,7 @@ def test_the_demo_only_when_asked_for(db_path, monkeypatch, stimuli):
 
 
 def test_pause_close_and_cap_stop_newcomers_but_not_those_already_in(db_path, stimuli, tmp_path):
-    study_id = build(db_path, stimuli, tmp_path, "capped", max_participants=1)
+    study_id = build_into(db_path, stimuli, tmp_path, "capped", max_participants=1)
     first = consent_and_start(new_app(study="capped"))
     pid = first.query_params["pid"]
     newcomer = new_app(study="capped")
@@ -124,7 +109,7 @@ def test_pause_close_and_cap_stop_newcomers_but_not_those_already_in(db_path, st
 
 
 def test_a_link_study_returns_to_its_redirect(db_path, stimuli, tmp_path):
-    build(db_path, stimuli, tmp_path, "lab", redirect_url="https://lab.example/done?code={code}")
+    build_into(db_path, stimuli, tmp_path, "lab", redirect_url="https://lab.example/done?code={code}")
     at = consent_and_start(new_app(study="lab"))
     while at.radio:
         answer(at, 0)
@@ -132,7 +117,7 @@ def test_a_link_study_returns_to_its_redirect(db_path, stimuli, tmp_path):
 
 
 def test_a_deleted_stimulus_shows_one_neutral_sentence(db_path, stimuli, tmp_path):
-    build(db_path, stimuli, tmp_path, "main")
+    build_into(db_path, stimuli, tmp_path, "main")
     at = consent_and_start(new_app(study="main"))
     for image in (tmp_path / "main" / "images").iterdir():
         image.unlink()  # the first screen's files are already in the server's cache; the second's are not

@@ -11,7 +11,8 @@ import vote_format
 
 from study_app import enrolment
 from study_app import participation as part
-from study_app.db import VOTES_LONG_COLUMNS, StudyDB, Vote
+from study_app.db import VOTES_LONG_COLUMNS, StudyDB
+from study_app.models import Vote
 from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
 
 

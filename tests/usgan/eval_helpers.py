@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 ASTRONAUT = REPO / "tests" / "data" / "astronaut.png"
 # Eileen Collins' face in the 512x512 astronaut photo, (left, top, right, bottom), from face_recognition.
 ASTRONAUT_FACE = (175, 76, 265, 166)
+# The mission patch on her suit, (top, right, bottom, left) as dlib's HOG detector boxes it (and the CNN rejects).
+MISSION_PATCH = (335, 215, 425, 126)
 
 
 def tiny_run(directory) -> Path:

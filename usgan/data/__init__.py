@@ -8,31 +8,52 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from .align import CropGeometry
 from .cache import build_cache
 from .expressions import EXPRESSIONS
-from .readers import DatasetError, Record, read_expression_folders, read_source
+from .readers import DatasetError, ReadLog, Record, read_expression_folders, read_source
 from .split import split_subjects, stratified, write_split
-from .synthetic import materialize
+from .synthetic import SYNTHETIC_CROP, materialize
 
-__all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "gather_records"]
+__all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "read_sources", "gather_records", "training_crop"]
+
+
+def read_sources(data_cfg, skip_bad: bool = False, progress: bool = True, keep_going: bool = False) -> list[ReadLog]:
+    """Every configured source read, with its log; keep_going records a source's error instead of raising it."""
+    logs = []
+    for spec in data_cfg.sources:
+        log = ReadLog(spec.strip())
+        try:
+            if spec.strip().lower() == "synthetic":
+                root = materialize(data_cfg.cache_dir, data_cfg.synthetic_identities, data_cfg.synthetic_seed,
+                                   progress=progress)
+                log.records = read_expression_folders(root, source="synthetic", log=log)
+            else:
+                read_source(spec, data_cfg.kdef_angles, data_cfg.rafd_angles, data_cfg.rafd_gazes, skip_bad, log)
+        except DatasetError as e:
+            if not keep_going:
+                raise
+            log.error = str(e)
+        logs.append(log)
+    return logs
+
+
+def training_crop(data_cfg) -> CropGeometry:
+    """Where the eyes sit in the crops a run trains on: the synthetic set's drawing, else what alignment targets."""
+    if not data_cfg.align_faces and all(s.strip().lower() == "synthetic" for s in data_cfg.sources):
+        return SYNTHETIC_CROP
+    # Centre-cropped photo sets have no single geometry; data.align_eyes is the one their faces are aligned to.
+    return CropGeometry(*data_cfg.align_eyes)
 
 
 def gather_records(data_cfg, skip_bad: bool = False, progress: bool = True) -> list[Record]:
     """Records of every configured source; the synthetic set is rendered to disk and read like any folder."""
-    records: list[Record] = []
-    for spec in data_cfg.sources:
-        if spec.strip().lower() == "synthetic":
-            root = materialize(data_cfg.cache_dir, data_cfg.synthetic_identities, data_cfg.synthetic_seed,
-                               progress=progress)
-            records += read_expression_folders(root, source="synthetic")
-        else:
-            records += read_source(spec, data_cfg.kdef_angles, data_cfg.rafd_angles, data_cfg.rafd_gazes, skip_bad)
-    return records
+    return [r for log in read_sources(data_cfg, skip_bad, progress) for r in log.records]
 
 
 def _stream(*key) -> torch.Generator:
@@ -53,6 +74,7 @@ class FaceData:
     records: list[Record]
     train_idx: torch.Tensor
     test_idx: torch.Tensor
+    sources: list[ReadLog] = field(default_factory=list)   # per source: what was read, left out and how
 
     def index(self, split: str) -> torch.Tensor:
         return {"train": self.train_idx, "test": self.test_idx}[split]
@@ -98,9 +120,15 @@ class FaceData:
 
 def load_data(data_cfg, image_size: int, split_file=None, skip_bad: bool = False, progress: bool = True) -> FaceData:
     """Read, cache and split the configured sources."""
-    records = gather_records(data_cfg, skip_bad, progress)
+    return face_data(read_sources(data_cfg, skip_bad, progress), data_cfg, image_size, split_file, skip_bad, progress)
+
+
+def face_data(logs: list[ReadLog], data_cfg, image_size: int, split_file=None, skip_bad: bool = False,
+              progress: bool = True) -> FaceData:
+    """Cache and split the records the sources' logs hold."""
+    records = [r for log in logs for r in log.records]
     images, labels, records = build_cache(records, image_size, data_cfg.cache_dir, data_cfg.align_faces, skip_bad,
-                                          progress)
+                                          progress, training_crop(data_cfg))
     train_s, test_s = split_subjects(records, data_cfg.test_fraction, data_cfg.split_seed)
     if split_file:
         Path(split_file).parent.mkdir(parents=True, exist_ok=True)
@@ -109,4 +137,4 @@ def load_data(data_cfg, image_size: int, split_file=None, skip_bad: bool = False
     test_idx = torch.tensor([i for i, r in enumerate(records) if r.subject in test_s], dtype=torch.int64)
     if len(train_idx) == 0:
         raise DatasetError("the training split is empty; add images or lower data.test_fraction")
-    return FaceData(images, labels, records, train_idx, test_idx)
+    return FaceData(images, labels, records, train_idx, test_idx, logs)

@@ -1,4 +1,5 @@
 """The seven expressions in the authors' label order, and every name the datasets use for them."""
+import numbers
 
 # Alphabetical KDEF codes, as the authors' ImageFolder over AFS ANS DIS HAS NES SAS SUS assigns them.
 EXPRESSIONS = ("afraid", "angry", "disgusted", "happy", "neutral", "sad", "surprised")
@@ -28,6 +29,10 @@ class UnknownExpression(ValueError):
     """An expression name that is neither one of the seven nor a known left-out category."""
 
 
+class NumberedExpression(UnknownExpression):
+    """A number where an expression name belongs: datasets number their categories differently."""
+
+
 def _key(name: str) -> str:
     return str(name).strip().lower().replace(" ", "_").replace("-", "_")
 
@@ -36,11 +41,17 @@ def is_excluded(name: str) -> bool:
     return _key(name) in EXCLUDED
 
 
-def to_label(name: str) -> int:
-    """Label index of an expression name or code in any dataset's spelling (case-insensitive)."""
+def to_label(name: str | int) -> int:
+    """Label index of an expression name or code in any dataset's spelling (case-insensitive); an int is the index."""
+    if isinstance(name, numbers.Integral) and not isinstance(name, bool):
+        if not 0 <= name < len(EXPRESSIONS):
+            raise UnknownExpression(f"label index {name} is outside 0-{len(EXPRESSIONS) - 1}")
+        return int(name)
     key = _key(name)
-    if key.isdigit() and int(key) < len(EXPRESSIONS):
-        return int(key)
+    if key.isdigit():
+        # CFEE's 01 is neutral, an ImageFolder's 0 is afraid: a number means nothing without its dataset.
+        raise NumberedExpression(
+            f"'{name}' is a number, not an expression name; write the name ({', '.join(EXPRESSIONS)})")
     if key not in ALIAS_TO_LABEL:
         raise UnknownExpression(
             f"unknown expression '{name}'; use one of {', '.join(EXPRESSIONS)} (or codes {', '.join(KDEF_CODES)})")

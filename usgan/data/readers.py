@@ -2,22 +2,28 @@
 
     records = read_source("kdef:/data/KDEF")        # frontal (S) images by default
     records = read_source("rafd:/data/RaFD", rafd_angles=["090"], rafd_gazes=["frontal"])
-    records = read_source("cfee:/data/CFEE")        # manifest.csv inside, or one folder per expression
+    records = read_source("cfee:/data/CFEE_Database_230")   # the release, a manifest.csv or expression folders
     records = read_source("folder:/data/mine")      # AFS/ANS/.../SUS or happy/sad/... folders
     records = read_source("manifest:/data/x.csv")   # columns path, expression[, subject]
+
+    log = ReadLog("kdef:/data/KDEF_and_AKDEF")      # what was left out and why, how subjects were named
+    records = read_source(log.spec, log=log)
 """
 from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .expressions import UnknownExpression, is_excluded, to_label
+from .expressions import NumberedExpression, UnknownExpression, is_excluded, to_label
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 KDEF_NAME = re.compile(r"^([AB])([FM])(\d{2})(AF|AN|DI|HA|NE|SA|SU)(FL|FR|HL|HR|S)$", re.I)
 RAFD_NAME = re.compile(r"^Rafd(\d{3})_(\d{2})_([A-Za-z]+)_(female|male)_([a-z]+)_(frontal|left|right)$", re.I)
+CFEE_NAME = re.compile(r"^(\d{2})_(\d{3})_(\d+)$")   # category, subject, serial: 01_126_3963
+PER_IMAGE = "each image its own subject"              # how the data report names a split that is not by person
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,20 @@ class DatasetError(ValueError):
     """A dataset folder or manifest that cannot be read; the message names the problem and the fix."""
 
 
+@dataclass
+class ReadLog:
+    """One source's reading: its records, the files left out by reason, how subjects and labels were read."""
+    spec: str
+    records: list = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)          # reason -> file names
+    subjects_from: Counter = field(default_factory=Counter)   # how -> images
+    labels_from: str = ""
+    error: str | None = None
+
+    def skip(self, reason: str, name: str) -> None:
+        self.skipped.setdefault(reason, []).append(name)
+
+
 def _images(root: Path):
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
 
@@ -43,16 +63,29 @@ def _require_dir(root: Path, kind: str) -> None:
         raise DatasetError(f"{kind} path {root} is not a folder; pass the dataset's top folder")
 
 
-def _fail_on_bad(bad: list[str], root: Path, what: str, fix: str, skip_bad: bool) -> None:
+def _fail_on_bad(bad: list[str], root: Path, what: str, fix: str, skip_bad: bool, log: ReadLog) -> None:
     if bad and not skip_bad:
         eg = ", ".join(bad[:3])
         raise DatasetError(f"{len(bad)} file(s) in {root} {what} (e.g. {eg}); {fix}, or pass --skip-bad to leave them out")
+    for name in bad:
+        log.skip(f"{what} (--skip-bad)", name)
 
 
-def read_kdef(root, angles=("S",), skip_bad=False) -> list[Record]:
-    """KDEF by file name, e.g. AF01ANS.JPG: session, gender, subject, expression, angle."""
-    root = Path(root)
+def read_kdef(root, angles=("S",), skip_bad=False, log: ReadLog | None = None) -> list[Record]:
+    """KDEF by file name, e.g. AF01ANS.JPG: session, gender, subject, expression, angle.
+
+    The release root KDEF_and_AKDEF holds KDEF/ and AKDEF/ (averaged faces named another way): only KDEF/ is read.
+    """
+    root, log = Path(root), log or ReadLog(f"kdef:{root}")
     _require_dir(root, "KDEF")
+    inner = [d for d in root.iterdir() if d.is_dir() and d.name.upper() == "KDEF"]
+    if inner:
+        for p in _images(root):
+            if inner[0] not in p.parents:
+                top = p.relative_to(root).parts[0]
+                log.skip("AKDEF: averaged faces, not KDEF's photographs" if top.upper() == "AKDEF"
+                         else "outside the KDEF folder", str(p.relative_to(root)))
+        root = inner[0]
     angles = {a.upper() for a in angles}
     out, bad = [], []
     for p in _images(root):
@@ -61,16 +94,20 @@ def read_kdef(root, angles=("S",), skip_bad=False) -> list[Record]:
             bad.append(p.name)
             continue
         _, gender, num, expr, angle = m.groups()
-        if angle.upper() in angles:
-            # Sessions A and B photograph the same person: the subject is gender + number.
-            out.append(Record(str(p), to_label(expr), f"kdef:{gender.upper()}{num}", "kdef"))
-    _fail_on_bad(bad, root, "do not follow KDEF naming like AF01ANS.JPG", "rename or remove them", skip_bad)
+        if angle.upper() not in angles:
+            log.skip(f"angle not in data.kdef_angles {sorted(angles)}", p.name)
+            continue
+        # Sessions A and B photograph the same person: the subject is gender + number.
+        out.append(Record(str(p), to_label(expr), f"kdef:{gender.upper()}{num}", "kdef"))
+    log.subjects_from["KDEF file name: gender + number (sessions A and B are one person)"] += len(out)
+    log.labels_from = "KDEF expression codes in the file names (AF AN DI HA NE SA SU)"
+    _fail_on_bad(bad, root, "do not follow KDEF naming like AF01ANS.JPG", "rename or remove them", skip_bad, log)
     return _nonempty(out, root, "KDEF", f"angles {sorted(angles)}")
 
 
-def read_rafd(root, angles=("090",), gazes=("frontal",), skip_bad=False) -> list[Record]:
+def read_rafd(root, angles=("090",), gazes=("frontal",), skip_bad=False, log: ReadLog | None = None) -> list[Record]:
     """RaFD by file name, e.g. Rafd090_01_Caucasian_female_angry_frontal.jpg; contempt is left out."""
-    root = Path(root)
+    root, log = Path(root), log or ReadLog(f"rafd:{root}")
     _require_dir(root, "RaFD")
     out, bad = [], []
     for p in _images(root):
@@ -80,22 +117,73 @@ def read_rafd(root, angles=("090",), gazes=("frontal",), skip_bad=False) -> list
             continue
         angle, subject, _, _, expr, gaze = m.groups()
         if is_excluded(expr):
+            log.skip("contempt: not one of the seven", p.name)
             continue
         try:
             label = to_label(expr)
         except UnknownExpression:
             bad.append(p.name)
             continue
-        if angle in angles and gaze.lower() in gazes:
+        if angle not in angles:
+            log.skip(f"camera angle not in data.rafd_angles {list(angles)}", p.name)
+        elif gaze.lower() not in gazes:
+            log.skip(f"gaze not in data.rafd_gazes {list(gazes)}", p.name)
+        else:
             out.append(Record(str(p), label, f"rafd:{subject}", "rafd"))
+    log.subjects_from["RaFD file name: subject number"] += len(out)
+    log.labels_from = "RaFD expression names in the file names"
     _fail_on_bad(bad, root, "do not follow RaFD naming like Rafd090_01_Caucasian_female_angry_frontal.jpg",
-                 "rename or remove them", skip_bad)
+                 "rename or remove them", skip_bad, log)
     return _nonempty(out, root, "RaFD", f"camera angles {list(angles)} and gazes {list(gazes)}")
 
 
-def read_manifest(csv_path, source="manifest", skip_bad=False) -> list[Record]:
-    """A CSV with columns path, expression and optionally subject; paths relative to the CSV's folder."""
-    csv_path = Path(csv_path)
+def subject_of(stem: str) -> tuple[str | None, str]:
+    """(subject, how it was read) from a file name; None when the name names no person."""
+    if m := KDEF_NAME.match(stem):
+        return f"{m.group(2).upper()}{m.group(3)}", "KDEF file name: gender + number"
+    if m := RAFD_NAME.match(stem):
+        return m.group(2), "RaFD file name: subject number"
+    if m := CFEE_NAME.match(stem):
+        return m.group(2), "CFEE file name CC_SSS_serial: SSS"
+    if stem.isdigit():
+        return None, f"{PER_IMAGE}: a file number names no person"
+    if m := re.match(r"^([^_\-]+)[_\-]", stem):
+        return m.group(1), "file name before the first '_' or '-'"
+    return None, f"{PER_IMAGE}: the file name has no subject part"
+
+
+def _record(p: Path, label: int, source: str, root: Path, log: ReadLog, subject: str | None = None) -> Record:
+    """A record whose subject is given, else read from the file name, else the image itself."""
+    how = "the manifest's subject column"
+    if not subject:
+        subject, how = subject_of(p.stem)
+        subject = subject or (p.relative_to(root) if p.is_relative_to(root) else p).with_suffix("").as_posix()
+    log.subjects_from[how] += 1
+    return Record(str(p), label, f"{source}:{subject}", source)
+
+
+def _label(name: str, codes, where: str) -> tuple[int | None, str]:
+    """(label, "") of an expression name, or of a CFEE category code when `codes` is CFEE's table; (None, why) when
+    the category is left out."""
+    if codes is not None and name.strip().isdigit():
+        return codes.label(int(name))
+    if is_excluded(name):
+        return None, "a compound category or contempt: not one of the seven"
+    try:
+        return to_label(name), ""
+    except NumberedExpression:
+        raise DatasetError(
+            f"{where} names expressions by number ('{name}'), which would mislabel them: numbers mean different "
+            "things in different datasets; write the names (happy, sad, ...), or read it as cfee:PATH if the "
+            "numbers are CFEE's category codes (01 neutral, 02 happy, ...)") from None
+
+
+def read_manifest(csv_path, source="manifest", skip_bad=False, log: ReadLog | None = None, codes=None) -> list[Record]:
+    """A CSV with columns path, expression and optionally subject; paths relative to the CSV's folder.
+
+    Numbers in the expression column are read only with `codes` (CFEE's category table); otherwise refused.
+    """
+    csv_path, log = Path(csv_path), log or ReadLog(f"{source}:{csv_path}")
     if not csv_path.is_file():
         raise DatasetError(f"manifest {csv_path} does not exist; write a CSV with columns path,expression,subject")
     with open(csv_path, newline="") as f:
@@ -103,65 +191,55 @@ def read_manifest(csv_path, source="manifest", skip_bad=False) -> list[Record]:
     cols = {c.strip().lower() for c in (rows[0].keys() if rows else [])}
     if not {"path", "expression"} <= cols:
         raise DatasetError(f"manifest {csv_path} needs columns path,expression[,subject]; it has {sorted(cols) or 'none'}")
+    log.labels_from = codes.source if codes is not None else "the manifest's expression column"
     out, bad = [], []
     for i, row in enumerate(rows, start=2):
         row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        if is_excluded(row["expression"]):
-            continue
         try:
-            label = to_label(row["expression"])
+            label, why = _label(row["expression"], codes, f"manifest {csv_path} (line {i})")
         except UnknownExpression as e:
             bad.append(f"line {i}: {e}")
+            continue
+        if label is None:
+            log.skip(why, row["path"])
             continue
         p = Path(row["path"])
         p = p if p.is_absolute() else csv_path.parent / p
         if not p.is_file():
             bad.append(f"line {i}: missing file {row['path']}")
             continue
-        out.append(Record(str(p), label, f"{source}:{row.get('subject') or p.stem}", source))
-    _fail_on_bad(bad, csv_path, "has rows that cannot be used", "fix those rows", skip_bad)
+        out.append(_record(p, label, source, csv_path.parent, log, row.get("subject")))
+    _fail_on_bad(bad, csv_path, "has rows that cannot be used", "fix those rows", skip_bad, log)
     return _nonempty(out, csv_path, "manifest", "its rows")
 
 
-def _subject_from_name(stem: str) -> str:
-    """Dataset names carry the subject; otherwise the part before the first '_' or '-' (id017_HAS -> id017)."""
-    if m := KDEF_NAME.match(stem):
-        return f"{m.group(2).upper()}{m.group(3)}"
-    if m := RAFD_NAME.match(stem):
-        return m.group(2)
-    return re.split(r"[_\-]", stem, maxsplit=1)[0] or stem
+def read_expression_folders(root, source="folder", skip_bad=False, log: ReadLog | None = None,
+                            codes=None) -> list[Record]:
+    """One folder per expression (authors' AFS..SUS codes or names like happy/); subject from file names.
 
-
-def read_expression_folders(root, source="folder", skip_bad=False) -> list[Record]:
-    """One folder per expression (authors' AFS..SUS codes or names like happy/); subject from file names."""
-    root = Path(root)
+    Numbered folders are read only with `codes` (CFEE's category table); otherwise refused.
+    """
+    root, log = Path(root), log or ReadLog(f"{source}:{root}")
     _require_dir(root, source)
+    log.labels_from = codes.source if codes is not None else "folder names"
     out, unknown = [], []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        if is_excluded(d.name):
-            continue
         try:
-            label = to_label(d.name)
+            label, why = _label(d.name, codes, f"{root} (folder {d.name}/)")
         except UnknownExpression:
             unknown.append(d.name + "/")
             continue
-        out += [Record(str(p), label, f"{source}:{_subject_from_name(p.stem)}", source) for p in _images(d)]
+        if label is None:
+            for p in _images(d):
+                log.skip(why, str(p.relative_to(root)))
+            continue
+        out += [_record(p, label, source, root, log) for p in _images(d)]
     if unknown and not out:
         raise DatasetError(
             f"{root} has no expression folders (found {', '.join(unknown[:4])}); expected one folder per expression, "
             "named AFS ANS DIS HAS NES SAS SUS or afraid angry ... surprised")
-    _fail_on_bad(unknown, root, "are folders with no known expression name", "rename them", skip_bad)
+    _fail_on_bad(unknown, root, "are folders with no known expression name", "rename them", skip_bad, log)
     return _nonempty(out, root, source, "its expression folders")
-
-
-def read_cfee(root, skip_bad=False) -> list[Record]:
-    """CFEE: a manifest.csv (path, expression, subject) inside the folder, else one folder per expression."""
-    root = Path(root)
-    _require_dir(root, "CFEE")
-    for name in ("manifest.csv", "cfee.csv", "labels.csv"):
-        if (root / name).is_file():
-            return read_manifest(root / name, source="cfee", skip_bad=skip_bad)
-    return read_expression_folders(root, source="cfee", skip_bad=skip_bad)
 
 
 def _nonempty(records, root, kind, selection) -> list[Record]:
@@ -175,17 +253,21 @@ KINDS = ("kdef", "rafd", "cfee", "folder", "manifest", "synthetic")
 
 
 def read_source(spec: str, kdef_angles=("S",), rafd_angles=("090",), rafd_gazes=("frontal",),
-                skip_bad=False) -> list[Record]:
-    """Records of one 'kind:path' source."""
+                skip_bad=False, log: ReadLog | None = None) -> list[Record]:
+    """Records of one 'kind:path' source; `log` collects what was left out and how subjects were read."""
+    from .cfee import read_cfee   # cfee builds on this module's readers
+
     kind, sep, path = spec.partition(":")
     kind = kind.strip().lower()
     if not sep or kind not in KINDS or kind == "synthetic":
         raise DatasetError(f"data source '{spec}' is not kind:path; kinds: {', '.join(KINDS[:-1])} (or 'synthetic')")
+    log = log or ReadLog(spec)
     readers = {
-        "kdef": lambda: read_kdef(path, kdef_angles, skip_bad),
-        "rafd": lambda: read_rafd(path, rafd_angles, rafd_gazes, skip_bad),
-        "cfee": lambda: read_cfee(path, skip_bad),
-        "folder": lambda: read_expression_folders(path, "folder", skip_bad),
-        "manifest": lambda: read_manifest(path, "manifest", skip_bad),
+        "kdef": lambda: read_kdef(path, kdef_angles, skip_bad, log),
+        "rafd": lambda: read_rafd(path, rafd_angles, rafd_gazes, skip_bad, log),
+        "cfee": lambda: read_cfee(path, skip_bad, log),
+        "folder": lambda: read_expression_folders(path, "folder", skip_bad, log),
+        "manifest": lambda: read_manifest(path, "manifest", skip_bad, log),
     }
-    return readers[kind]()
+    log.records = readers[kind]()
+    return log.records
