@@ -166,6 +166,7 @@ def ray_run(cfg, device, iters: int, warmup: int, tmp: Path) -> dict:
     cfg.speed.bf16 = device.type == "cuda"
     cfg.run.name, cfg.run.storage, cfg.run.num_workers = "gpu-check", str(tmp / "runs"), workers
     cfg.run.log_every = cfg.run.sample_every = cfg.run.checkpoint_every = iters
+    cfg.run.max_failures = 0          # a check reports a crash; it does not retry it
     if device.type == "cuda":
         cfg.run.gpus_per_worker = 1.0
     else:

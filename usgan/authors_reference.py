@@ -61,7 +61,7 @@ def authors_all_expressions(G: AuthorsGenerator, x: torch.Tensor) -> torch.Tenso
     """Their test loop: one forward per target label over the batch; returns (7, N, 3, S, S)."""
     outs = []
     for k in range(G.c_dim):
-        c = torch.zeros(x.size(0), G.c_dim)
+        c = torch.zeros(x.size(0), G.c_dim, device=x.device)   # their create_labels moves it to the device
         c[:, k] = 1
         outs.append(G(x, c))
     return torch.stack(outs)
