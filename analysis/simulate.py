@@ -16,7 +16,8 @@ import pandas as pd
 
 METHODS = ("StarGAN", "STGAN", "GANimation", "US-GAN")
 QUESTIONS = ("realism", "expression", "identity")
-# Plausible shares with US-GAN ahead; the paper's absolute percentages are unknown (REFERENCE.md).
+# Plausible shares with US-GAN ahead, not the paper's: its study (arXiv 2112.13002, section 3.6) shows the
+# shares only as the bar chart of Figure 9, and its abstract gives only US-GAN's gains over the second best.
 PAPER_TRUTH = {
     "realism": (0.18, 0.14, 0.26, 0.42),
     "expression": (0.20, 0.12, 0.30, 0.38),

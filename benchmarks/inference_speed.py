@@ -1,7 +1,7 @@
 """All seven expressions of one 128-px face: our fastest inference path against the authors' eager fp32 module.
 
     python benchmarks/inference_speed.py                  # paper-size US-GAN generator, random weights
-    python benchmarks/inference_speed.py --checkpoint usgan_87_G.ckpt --repeats 30
+    python benchmarks/inference_speed.py --checkpoint authors --repeats 30     # after usgan-weights get authors
     python benchmarks/inference_speed.py --skip compile   # leave out a path (compile takes a while to build)
 
 Baseline: the authors' test loop, i.e. the stock-PyTorch module in train mode (nn.InstanceNorm2d with running
@@ -94,7 +94,8 @@ def to8(x: torch.Tensor) -> torch.Tensor:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", help="authors' *-G.ckpt / usgan_87_G.ckpt (default: random paper-size weights)")
+    ap.add_argument("--checkpoint", help="authors (usgan-weights get authors) or a path to a file in their layout "
+                    "(default: random paper-size weights)")
     ap.add_argument("--repeats", type=int, default=15, help="timed rounds per path")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--skip", default="", help="comma list of paths to leave out: channels_last,bf16,compile,onnx")
@@ -106,7 +107,13 @@ def main() -> None:
     torch.manual_seed(0)
     ref = AuthorsGenerator(conv_dim=64, repeat_num=1)
     if a.checkpoint:
-        ref.load_state_dict(torch.load(a.checkpoint, map_location="cpu", weights_only=True))
+        from usgan.weights import WeightsError, resolve
+
+        try:
+            path = resolve(a.checkpoint).path
+        except WeightsError as e:
+            raise SystemExit(f"error: {e}") from None
+        ref.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     else:
         for m in ref.modules():  # non-default IN weights, so a path that mishandled them would show a difference
             if isinstance(m, torch.nn.InstanceNorm2d):

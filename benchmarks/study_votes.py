@@ -32,6 +32,7 @@ from study_app import participation as part
 from study_app.build import StudySpec, build_study
 from study_app.db import StudyDB
 from study_app.settings import EXPRESSIONS
+from study_app.spec import StudyOptions
 
 METHODS = ("m1", "m2", "m3", "m4")
 
@@ -105,7 +106,8 @@ def run(workdir: Path, participants: int, trials: int, catch: int, rate: float) 
     make_stimuli(stimuli, faces=6)
     db = StudyDB(workdir / "bench.sqlite")
     spec = StudySpec(inputs=stimuli / "inputs", methods={m: stimuli / m for m in METHODS}, out=workdir / "study",
-                     name="bench", seed=1, catch_trials=catch, trials_per_participant=trials, image_size=16)
+                     name="bench", seed=1,
+                     options=StudyOptions(catch_trials=catch, trials_per_participant=trials, image_size=16))
     study_id = build_study(spec, db)
     saturated = run_phase(db, study_id, "sat", participants, None)
     votes_per_submit = (3 * trials + catch) / (trials + catch)

@@ -40,9 +40,8 @@ from machine import describe
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from usgan.authors_reference import AuthorsGenerator
+from usgan.authors_reference import AuthorsLoop
 from usgan.config import SpeedConfig, preset
-from usgan.models import Discriminator
 from usgan.step import Engine, bf16_supported
 
 
@@ -111,71 +110,7 @@ class HeapPeak:
         return None if self._info is None else (self.peak - self.base) / 2 ** 20
 
 
-# ------------------------------------------------------------------------------------------------ the authors' loop
-def authors_gradient_penalty(y, x):
-    weight = torch.ones(y.size())
-    dydx = torch.autograd.grad(outputs=y, inputs=x, grad_outputs=weight, retain_graph=True, create_graph=True,
-                               only_inputs=True)[0]
-    dydx = dydx.view(dydx.size(0), -1)
-    dydx_l2norm = torch.sqrt(torch.sum(dydx ** 2, dim=1))
-    return torch.mean((dydx_l2norm - 1) ** 2)
-
-
-class AuthorsLoop:
-    """StarGAN's Solver.train body for one iteration, with the authors' layers, fp32, eager."""
-
-    def __init__(self, cfg):
-        m, o = cfg.model, cfg.optim
-        self.cfg = cfg
-        self.G = AuthorsGenerator(conv_dim=m.g_conv_dim, c_dim=m.c_dim, repeat_num=m.g_res_blocks, skip=m.ultimate_skip)
-        self.D = Discriminator(image_size=m.image_size, c_dim=m.c_dim, conv_dim=m.d_conv_dim, repeat_num=m.d_repeat_num)
-        self.g_optimizer = torch.optim.Adam(self.G.parameters(), o.g_lr, [o.beta1, o.beta2])
-        self.d_optimizer = torch.optim.Adam(self.D.parameters(), o.d_lr, [o.beta1, o.beta2])
-
-    def reset_grad(self):
-        self.g_optimizer.zero_grad()
-        self.d_optimizer.zero_grad()
-
-    def step(self, x_real, label_org, i):
-        c_dim, l, n_critic = self.cfg.model.c_dim, self.cfg.loss, self.cfg.optim.n_critic
-        rand_idx = torch.randperm(label_org.size(0))
-        label_trg = label_org[rand_idx]
-        c_org, c_trg = F.one_hot(label_org, c_dim).float(), F.one_hot(label_trg, c_dim).float()
-        loss = {}
-        # =========================== Train the discriminator =========================== #
-        out_src, out_cls = self.D(x_real)
-        d_loss_real = - torch.mean(out_src)
-        d_loss_cls = F.cross_entropy(out_cls, label_org)
-        x_fake = self.G(x_real, c_trg)
-        out_src, out_cls = self.D(x_fake.detach())
-        d_loss_fake = torch.mean(out_src)
-        alpha = torch.rand(x_real.size(0), 1, 1, 1)
-        x_hat = (alpha * x_real.data + (1 - alpha) * x_fake.data).requires_grad_(True)
-        out_src, _ = self.D(x_hat)
-        d_loss_gp = authors_gradient_penalty(out_src, x_hat)
-        d_loss = d_loss_real + d_loss_fake + l.lambda_cls * d_loss_cls + l.lambda_gp * d_loss_gp
-        self.reset_grad()
-        d_loss.backward()
-        self.d_optimizer.step()
-        loss["D/loss_real"], loss["D/loss_fake"] = d_loss_real.item(), d_loss_fake.item()
-        loss["D/loss_cls"], loss["D/loss_gp"] = d_loss_cls.item(), d_loss_gp.item()
-        # ============================= Train the generator ============================= #
-        if (i + 1) % n_critic == 0:
-            x_fake = self.G(x_real, c_trg)
-            out_src, out_cls = self.D(x_fake)
-            g_loss_fake = - torch.mean(out_src)
-            g_loss_cls = F.cross_entropy(out_cls, label_trg)
-            x_reconst = self.G(x_fake, c_org)
-            g_loss_rec = torch.mean(torch.abs(x_real - x_reconst))
-            g_loss = g_loss_fake + l.lambda_rec * g_loss_rec + l.lambda_cls * g_loss_cls
-            self.reset_grad()
-            g_loss.backward()
-            self.g_optimizer.step()
-            loss["G/loss_fake"], loss["G/loss_rec"], loss["G/loss_cls"] = (
-                g_loss_fake.item(), g_loss_rec.item(), g_loss_cls.item())
-        return loss
-
-
+# ------------------------------------------------------------------------------------------------ the loops
 class OursLoop:
     def __init__(self, cfg):
         self.engine = Engine.build(cfg)

@@ -30,6 +30,6 @@ echo "[light] torch, torchvision and ray are not importable"
 
 # The browser tests serve `streamlit run study_app/main.py` (its demo study) and click through it in chromium;
 # the analysis CLI tests run `python analysis/preferences.py` from the repository root.
-"$V" -m pytest -q -p no:cacheprovider tests/study_app/test_study_browser.py tests/analysis/test_analysis_cli.py \
+"$V" -m pytest -q -p no:cacheprovider tests/study_app/test_browser.py tests/analysis/test_cli.py \
   || die "the study app or the analysis fails without torch (pytest's report is above)"
 echo "[light] ok: the study app and the analysis run from .[study,analysis] alone"

@@ -3,9 +3,9 @@
     python scripts/ship_weights.py ~/usgan-runs/paper-demo-long            # a run folder or any checkpoint
 
 Writes usgan/weights/demo-G.ckpt (the authors' plain state-dict layout), demo-G.yaml (its config, which
-`load_generator` reads beside the file) and demo-G.json (where it came from, and its target accuracy and L1 on
-every held-out translation of the synthetic set, scored by the independent classifier, as
-benchmarks/learning.py scores).
+`load_generator` reads beside the file) and demo-G.json (where it came from, the crop geometry of its data, and
+its target accuracy and L1 on every held-out translation of the synthetic set, scored by the independent
+classifier, as benchmarks/learning.py scores).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import time
 import torch
 
 from usgan.checkpoints import ENGINE_FILE, SHIPPED_G, checkpoint_file, load_generator
-from usgan.data import load_data
+from usgan.data import load_data, training_crop
 from usgan.metrics.expression_classifier import load_or_train
 from usgan.metrics.synthetic_scores import translation_scores
 
@@ -42,10 +42,10 @@ def main(argv=None) -> None:
         raise SystemExit(f"error: the generator is over {MAX_BYTES >> 20} MB; ship a demo-sized one")
     cfg.save(SHIPPED_G.with_suffix(".yaml"))
     source = checkpoint_file(a.checkpoint)
-    iteration = torch.load(source, weights_only=False)["iteration"] if source.name == ENGINE_FILE else None
+    iteration = torch.load(source, weights_only=True)["iteration"] if source.name == ENGINE_FILE else None
     SHIPPED_G.with_suffix(".json").write_text(json.dumps({
         "trained_on": "the built-in synthetic faces only; not meant for real photos",
-        "source": str(source), "iteration": iteration, "note": a.note,
+        "crop": training_crop(cfg.data).to_dict(), "source": str(source), "iteration": iteration, "note": a.note,
         "held_out_translations": scores["translations"],
         "target_accuracy": round(scores["target_accuracy"], 4), "l1_to_target": round(scores["l1_to_target"], 4),
         "l1_input_to_target": round(scores["l1_input_to_target"], 4),

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -21,8 +22,8 @@ class Throttle:
     # Process-wide on purpose: a guesser opens a new session per try. The price is that a guesser can also
     # keep the real admin waiting for a minute, which is cheap next to a guessed secret.
 
-    def __init__(self, limit: int = 5, window_s: float = 60.0) -> None:
-        self.limit, self.window_s = limit, window_s
+    def __init__(self, limit: int = 5, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
         self._failures: deque[float] = deque()
         self._lock = threading.Lock()
 
@@ -34,12 +35,12 @@ class Throttle:
     def blocked(self) -> bool:
         """True while the recent wrong guesses are at the limit."""
         with self._lock:
-            return self._recent(time.monotonic()) >= self.limit
+            return self._recent(self.clock()) >= self.limit
 
     def failed(self) -> None:
         """Count one wrong guess."""
         with self._lock:
-            self._failures.append(time.monotonic())
+            self._failures.append(self.clock())
 
 
 THROTTLE = Throttle()

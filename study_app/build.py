@@ -26,7 +26,7 @@ from study_app.models import Candidate, Item, PriorParticipant, Study
 from study_app.settings import CATCH_LABEL, EXPRESSIONS
 from study_app.spec import (NAME_RE, PROLIFIC_ID_RE, StudyBuildError, StudySpec, check_settings, participant_link,
                             study_options)
-from study_app.study_file import parse_method, pilot_fields, read_groups, spec_from_yaml
+from study_app.study_file import add_setting_flags, flag_settings, pilot_fields, spec_from_yaml
 
 __all__ = ["StudyBuildError", "StudySpec", "build_study", "main"]
 
@@ -123,7 +123,7 @@ def build_study(spec: StudySpec, db: StudyDB) -> int:
         if s.scalar(select(Study.id).where(Study.name == spec.name)) is not None:
             raise StudyBuildError(f"a study named {spec.name!r} already exists in {db.path}; pick another --name")
         known = set(s.scalars(select(Study.name)))
-    unknown = sorted(set(spec.exclude_participants_of) - known)
+    unknown = sorted(set(spec.options.exclude_participants_of) - known)
     if unknown:
         raise StudyBuildError(f"exclude_participants_of names studies not in {db.path}: {', '.join(unknown)} "
                               f"(build into the same database, or list their PIDs in exclude_pids_file)")
@@ -133,7 +133,7 @@ def build_study(spec: StudySpec, db: StudyDB) -> int:
     check_settings(spec, len(stimuli.inputs) * len(spec.expressions))
     out = spec.out.resolve()
     images_dir = out / "images"
-    size = spec.image_size
+    size = spec.options.image_size
     seed = spec.seed if spec.seed is not None else secrets.randbits(31)
 
     # Encode and store every file before taking the write lock, so other writers are not held up.
@@ -205,71 +205,40 @@ def read_pid_file(path: Path) -> list[str]:
     return sorted(set(pids))
 
 
-_FLAG_FIELDS = ("inputs", "out", "name", "seed", "catch_trials", "trials_per_participant", "completion_code",
-                "failed_checks_code", "exclude_after_failed_checks", "redirect_url", "image_size", "recruitment",
-                "prolific_study_id", "max_participants", "slot_timeout_minutes", "consent", "debrief")
-
-
-def _parser() -> argparse.ArgumentParser:
-    """Command-line options; every field flag overrides the same key of --config."""
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options: where the study goes, and a flag per setting, each overriding the same key of --config."""
     ap = argparse.ArgumentParser(prog="python -m study_app.build", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", type=Path, help="YAML study file (flags given here override it)")
-    ap.add_argument("--inputs", type=Path, help="folder of input faces <face_id>.<png|jpg|jpeg>")
-    ap.add_argument("--method", type=parse_method, action="append", default=[], metavar="NAME=DIR",
-                    help="a compared method and its output folder (2 or more)")
+    ap.add_argument("--config", type=Path, metavar="PATH", help="YAML study file (flags given here override it)")
     where = ap.add_mutually_exclusive_group()
-    where.add_argument("--db", type=Path, help="SQLite file (default: $USGAN_STUDY_DB or <repo>/var/study.sqlite)")
+    where.add_argument("--db", type=Path, metavar="PATH",
+                       help="SQLite file (default: $USGAN_STUDY_DB or <repo>/var/study.sqlite)")
     where.add_argument("--bundle", type=Path, metavar="DIR",
                        help="self-contained study folder: DIR/study.sqlite and DIR/images (replaces --db and --out)")
-    ap.add_argument("--out", type=Path, help="study folder the re-encoded images are written to")
-    ap.add_argument("--name", help="study name (unique in the database; the `study` URL parameter)")
-    ap.add_argument("--seed", type=int, help="randomization seed (default: random, stored)")
-    ap.add_argument("--expressions", help="comma-separated target expressions (default: all 7)")
-    ap.add_argument("--groups", type=Path, help="CSV face_id,item_group (e.g. in/out of the training set)")
-    ap.add_argument("--catch-trials", type=int, help="catch trials per participant (default 2)")
-    ap.add_argument("--trials-per-participant", type=int, help="items each participant sees (default: all)")
-    ap.add_argument("--completion-code", help="code shown at the end / sent to Prolific (default: random)")
-    ap.add_argument("--failed-checks-code", help="code for participants who failed too many catch trials")
-    ap.add_argument("--exclude-after-failed-checks", type=int, help="failed catch trials that exclude (default 2)")
-    ap.add_argument("--redirect-url", help="completion URL with {code}, for recruitment link only")
-    ap.add_argument("--image-size", type=int, help="side of every re-encoded image in pixels (default 256)")
-    ap.add_argument("--recruitment", help="prolific, link (anonymous, the default) or pilot")
-    ap.add_argument("--prolific-study-id", help="Prolific's id of this study (24 hex characters), for prolific")
-    ap.add_argument("--max-participants", type=int, help="cap on completed participants (default: none)")
-    ap.add_argument("--slot-timeout-minutes", type=float,
-                    help="a participant quiet this long gives their place back (default 60)")
-    ap.add_argument("--consent", type=Path, help="Markdown file participants read before agreeing")
-    ap.add_argument("--debrief", type=Path, help="Markdown file shown with the completion code")
     ap.add_argument("--pilot", action="store_true",
                     help="build the pilot of --config: named <name>-pilot, recruitment pilot, without the "
                          "Prolific settings, 5 places; its finishers measure the study's pace")
+    add_setting_flags(ap)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    ap = _parser()
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.bundle is not None:
         if args.out is not None:
             ap.error("--bundle DIR already sets the image folder; drop --out")
         args.out, args.db = args.bundle, args.bundle / "study.sqlite"
     try:
-        fields = spec_from_yaml(args.config) if args.config else {}
+        settings = spec_from_yaml(args.config) if args.config else {}
         if args.pilot:
-            fields = pilot_fields(fields)
-        fields.update({key: getattr(args, key) for key in _FLAG_FIELDS if getattr(args, key) is not None})
-        if args.method:
-            fields["methods"] = dict(args.method)
-        if args.expressions:
-            fields["expressions"] = tuple(e.strip() for e in args.expressions.split(",") if e.strip())
-        if args.groups:
-            fields["groups"] = read_groups(args.groups)
-        absent = [k for k in ("inputs", "methods", "out") if k not in fields]
+            settings = pilot_fields(settings)
+        settings.update(flag_settings(args))
+        absent = [k for k in ("inputs", "methods", "out") if k not in settings]
         if absent:
             ap.error("missing " + ", ".join("--" + k.rstrip("s") if k == "methods" else "--" + k for k in absent))
-        spec = StudySpec(**fields)
+        spec = StudySpec.from_settings(settings)
         db = open_db(args.db)
         study_id = build_study(spec, db)
     except StudyBuildError as err:
@@ -280,12 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         assert study is not None
         print(f"built study {study.name!r} (id {study_id}, seed {study.seed}) in {db.path}: {len(study.items)} "
               f"items, {len(spec.methods)} methods, images in {spec.out.resolve() / 'images'}; "
-              f"completion code {study.options.completion_code}; recruitment {spec.recruitment}")
+              f"completion code {study.options.completion_code}; recruitment {spec.options.recruitment}")
         texts = {t.kind: t.sha256[:12] for t in study.texts}
     time = estimate(db, study_id)
     print(f"estimated duration: about {time.minutes} minutes for {time.screens} screens (pace {time.source}); "
           f"texts: {', '.join(f'{k} sha256 {h}' for k, h in sorted(texts.items())) or 'the default consent'}")
-    print(f"participant link: {participant_link(study.name, spec.recruitment)}")
+    print(f"participant link: {participant_link(study.name, spec.options.recruitment)}")
     return 0
 
 

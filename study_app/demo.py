@@ -11,6 +11,7 @@ from study_app.build import StudyBuildError, StudySpec, build_study, find_inputs
 from study_app.db import StudyDB
 from study_app.models import Study
 from study_app.settings import EXPRESSIONS, demo_stimuli_dir
+from study_app.spec import StudyOptions
 
 DEMO_NAME = "demo"
 DEMO_TRIALS = 6
@@ -33,10 +34,11 @@ def demo_spec(stimuli: Path, out: Path) -> StudySpec | None:
     if len(methods) < 2 or not expressions:
         return None
     n_items = len(faces) * len(expressions)
+    options = StudyOptions(catch_trials=DEMO_CATCH, exclude_after_failed_checks=DEMO_CATCH,
+                           trials_per_participant=min(DEMO_TRIALS, n_items), completion_code="DEMO-DONE",
+                           recruitment="link")
     return StudySpec(inputs=stimuli / "inputs", methods=methods, out=out, name=DEMO_NAME, seed=2020,
-                     expressions=expressions, catch_trials=DEMO_CATCH, exclude_after_failed_checks=DEMO_CATCH,
-                     trials_per_participant=min(DEMO_TRIALS, n_items), completion_code="DEMO-DONE",
-                     recruitment="link")
+                     expressions=expressions, options=options)
 
 
 def study_named(db: StudyDB, name: str) -> int | None:

@@ -1,21 +1,23 @@
-"""The study's YAML file and the builder's list arguments: method folders, item groups, the pilot of a study."""
+"""The two ways to write a study's settings, a YAML file and the builder's flags, both made from StudySpec's fields;
+and the pilot of a study."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from study_app.spec import StudyBuildError, StudySpec
+from study_app.spec import StudyBuildError, StudySpec, setting_fields
 
 # Places of a pilot built with --pilot; enough to measure the pace (three finishers) and see every screen type.
 PILOT_PLACES = 5
 # Settings that only make sense with Prolific's ids; a pilot (anonymous or preview ids) drops them.
 PROLIFIC_ONLY = ("prolific_study_id", "exclude_participants_of", "exclude_pids_file")
-_PATH_KEYS = ("inputs", "out", "consent", "debrief", "exclude_pids_file")
+_METAVARS = {Path: "PATH", int: "N", float: "NUMBER", str: "TEXT"}
 
 
 def parse_method(text: str) -> tuple[str, Path]:
@@ -39,8 +41,17 @@ def read_groups(path: Path) -> dict[str, str]:
     return groups
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """`a,b,c` from the command line; blanks dropped."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _is_dict_of(kind: Any, value_type: type) -> bool:
+    return typing.get_origin(kind) is dict and typing.get_args(kind)[1] is value_type
+
+
 def spec_from_yaml(path: Path) -> dict[str, Any]:
-    """Fields of a YAML study file; relative paths are relative to the file."""
+    """Settings of a YAML study file; relative paths are relative to the file."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
@@ -55,28 +66,63 @@ def spec_from_yaml(path: Path) -> dict[str, Any]:
         p = Path(value)
         return p if p.is_absolute() else base / p
 
-    fields: dict[str, Any] = {}
+    kinds = {f.name: kind for f, kind in setting_fields()}
+    settings: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in _PATH_KEYS:
-            fields[key] = rel(value)
-        elif key == "methods":
-            fields[key] = {str(n): rel(d) for n, d in value.items()}
-        elif key == "groups":
-            fields[key] = (read_groups(rel(value)) if isinstance(value, str)
-                           else {str(k): str(v) for k, v in value.items()})
-        elif key in ("expressions", "exclude_participants_of"):
-            fields[key] = tuple(str(v) for v in ([value] if isinstance(value, str) else value))
-        elif key in StudySpec.__dataclass_fields__ and key != "pilot_of":
-            fields[key] = value
-        else:
+        kind = kinds.get(key)
+        if kind is None:
             raise StudyBuildError(f"{path}: unknown key {key!r}")
-    return fields
+        if kind is Path:
+            settings[key] = rel(value)
+        elif _is_dict_of(kind, Path):  # methods: name -> folder
+            settings[key] = {str(n): rel(d) for n, d in value.items()}
+        elif _is_dict_of(kind, str):  # groups: a CSV file or the mapping itself
+            settings[key] = (read_groups(rel(value)) if isinstance(value, str)
+                             else {str(k): str(v) for k, v in value.items()})
+        elif typing.get_origin(kind) is tuple:
+            settings[key] = tuple(str(v) for v in ([value] if isinstance(value, str) else value))
+        else:
+            settings[key] = value
+    return settings
 
 
-def pilot_fields(fields: dict[str, Any]) -> dict[str, Any]:
+def add_setting_flags(ap: argparse.ArgumentParser) -> None:
+    """One flag per setting, named after its field and helped by its metadata; each overrides the study file."""
+    for f, kind in setting_fields():
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        kw: dict[str, Any] = dict(dest=f.name, help=f.metadata["help"])
+        if _is_dict_of(kind, Path):
+            kw.update(type=parse_method, action="append")
+        elif _is_dict_of(kind, str):
+            kw.update(type=Path, metavar="CSV")  # read after parsing, so a bad file gets the builder's own error
+        elif typing.get_origin(kind) is tuple:
+            kw.update(type=comma_list, metavar="A,B,...")
+        else:
+            kw.update(type=kind, metavar=_METAVARS[kind])
+        if "metavar" in f.metadata:
+            kw["metavar"] = f.metadata["metavar"]
+        ap.add_argument(flag, **kw)
+
+
+def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags, in the form spec_from_yaml gives them; flags not given are left out."""
+    settings: dict[str, Any] = {}
+    for f, kind in setting_fields():
+        value = getattr(args, f.name)
+        if value is None or value == ():
+            continue
+        if _is_dict_of(kind, Path):
+            value = dict(value)
+        elif _is_dict_of(kind, str):
+            value = read_groups(value)
+        settings[f.name] = value
+    return settings
+
+
+def pilot_fields(settings: dict[str, Any]) -> dict[str, Any]:
     """The pilot of a study file: its own name and a few places, anonymous or preview ids, no Prolific settings."""
-    name = fields.get("name", StudySpec.name)
-    pilot = {k: v for k, v in fields.items() if k not in PROLIFIC_ONLY}
+    name = settings.get("name", StudySpec.name)
+    pilot = {k: v for k, v in settings.items() if k not in PROLIFIC_ONLY}
     pilot.update(name=f"{name}-pilot", recruitment="pilot", pilot_of=name, max_participants=PILOT_PLACES)
     pilot.pop("redirect_url", None)  # a pilot never sends anyone on
     return pilot

@@ -148,15 +148,17 @@ def main(argv=None) -> int:
                "identity_l1_to_gt": o["l1"], "acd_to_gt": o["acd_to_target"],
                "expression_accuracy": o["expression_accuracy"], "acd": o["acd"],
                "local_fvs_mean": o["local_fvs_mean"], "ssim_to_gt": o["ssim"], "translations": o["translations"],
-               "input_l1_to_gt": o["input_l1"], "input_acd_to_gt": o["input_acd_to_target"]}
+               "input_l1_to_gt": o["input_l1"], "input_acd_to_gt": o["input_acd_to_target"],
+               "acd_box": res["acd_box"], "no_face_outputs": o["no_face_outputs"]}
         rows.append(row)
         print(f"[ablation] {name}: {seconds:.0f} s; L1 to GT {row['identity_l1_to_gt']:.4f}, expression acc "
               f"{row['expression_accuracy']:.1%}, ACD {row['acd']:.4f}", flush=True)
         grids.append((name, sample_grid(G, grid_faces)))
         if a.stimuli:
             write_generator_outputs(a.stimuli, STIMULUS_NAMES[blocks, skip], G, size)
-    md = ["| variant | G params | identity error: L1 to GT ↓ | ACD to GT ↓ | expression acc. ↑ | ACD ↓ | "
-          "local FVS* ↑ | train s |", "|---|---|---|---|---|---|---|---|"]
+    box = res["acd_box"]
+    md = [f"| variant | G params | identity error: L1 to GT ↓ | ACD ({box}) to GT ↓ | expression acc. ↑ | "
+          f"ACD ({box}) ↓ | local FVS* ↑ | train s |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         md.append(f"| {r['variant']} | {r['g_parameters']:,} | {r['identity_l1_to_gt']:.4f} | {r['acd_to_gt']:.4f} | "
                   f"{r['expression_accuracy']:.1%} | {r['acd']:.4f} | {r['local_fvs_mean']:.2f} | {r['train_seconds']} |")
@@ -165,6 +167,9 @@ def main(argv=None) -> int:
            f"{r0['translations']} translations of {len(faces)} test faces per variant. Untouched input as output: "
            f"L1 to GT {r0['input_l1_to_gt']:.4f}, ACD to GT {r0['input_acd_to_gt']:.4f}. Independent classifier "
            f"accuracy on real (ground-truth) test faces: {clf_acc:.1%}.",
+           f"ACD face box: {box} ({res['acd_box_note']})" + ("." if res["no_face_inputs"] is None else
+           f"; no face detected in {res['no_face_inputs']} of {len(faces)} inputs, and in the outputs of "
+           + ", ".join(f"{r['variant']}: {r['no_face_outputs']} of {r['translations']}" for r in rows) + "."),
            "\\* local verification score, a stand-in for Face++ FVS (usgan/metrics/identity.py); not comparable to it."]
     (out / "ablation.md").write_text("\n".join(md) + "\n")
     (out / "ablation.json").write_text(json.dumps({"config": base.to_dict(), "classifier_accuracy": clf_acc,

@@ -2,20 +2,30 @@
 
 Ours is a directory holding `engine.pt` (G, D, optimizers, iteration, RNG, config) plus the authors'
 plain state-dict files `{iteration}-G.ckpt` / `{iteration}-D.ckpt`, so their tools read ours too. A plain
-`NAME.ckpt` with a `NAME.yaml` beside it (as the shipped demo weights, usgan/weights/) takes its config from it.
+`NAME.ckpt` with a `NAME.yaml` beside it (as the shipped demo weights, usgan/weights/) takes its config from it,
+and `NAME.json` says what it was trained on and the crop geometry of that data. Every file is read with
+`torch.load(weights_only=True)`: tensors and plain containers only, so a tampered file cannot run code.
+
+    w = load_weights("authors")        # a name (usgan-weights list) or a path; w.G, w.cfg, w.crop, w.line()
 """
 from __future__ import annotations
 
+import json
+import pickle
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from . import weights as named
 from .config import Config, ConfigError, from_dict, load, preset
+from .data import training_crop
+from .data.align import DEFAULT_CROP, CropGeometry
 from .models import Generator
 
 ENGINE_FILE = "engine.pt"
-SHIPPED_G = Path(__file__).resolve().parent / "weights" / "demo-G.ckpt"   # see usgan/weights/README.md
+SHIPPED_G = named.weight_path("demo")   # see usgan/weights/README.md
 
 
 class CheckpointError(ValueError):
@@ -32,10 +42,15 @@ def save_checkpoint(directory, engine, cfg: Config, extra: dict | None = None) -
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     sd = engine.state_dict()
-    torch.save({**sd, "config": cfg.to_dict(), "rng": torch.get_rng_state(), **(extra or {})}, d / ENGINE_FILE)
+    about = {"trained_on": f"{', '.join(cfg.data.sources)} at {cfg.model.image_size} px (iteration {sd['iteration']})",
+             "crop": training_crop(cfg.data).to_dict()}
+    torch.save({**sd, "config": cfg.to_dict(), "rng": torch.get_rng_state(), "about": about, **(extra or {})},
+               d / ENGINE_FILE)
     torch.save(shown_generator(sd), d / f"{sd['iteration']}-G.ckpt")
     # The fixed blur and scale have no weights: without its config a demo G would load as another network.
     cfg.save(d / f"{sd['iteration']}-G.yaml")
+    # Synthesis must crop photos as this run's data was cropped.
+    (d / f"{sd['iteration']}-G.json").write_text(json.dumps(about, indent=1) + "\n")
     torch.save(sd["D"], d / f"{sd['iteration']}-D.ckpt")
     return d
 
@@ -74,15 +89,32 @@ def checkpoint_file(path) -> Path:
     return found[-1]
 
 
-def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, Config]:
-    """A generator from our run directory/checkpoint, a `*-G.ckpt`, or `usgan_87_G.ckpt`; returns it and a Config."""
-    p = checkpoint_file(path)
+def read_checkpoint(p: Path):
+    """torch.load with weights_only=True; a file that needs more (arbitrary Python objects) is refused."""
     try:
-        blob = torch.load(p, map_location="cpu", weights_only=False)
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "GLOBAL" in str(e):     # torch names the class or function the file asks to import
+            raise CheckpointError(f"{p} holds Python objects besides tensors and is not loaded: unpickling them "
+                                  "could run code. If you trust it, re-save its state dict with torch.save") from None
+        raise CheckpointError(f"cannot read checkpoint {p} (UnpicklingError); is it a torch.save file?") from None
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
         raise CheckpointError(f"cannot read checkpoint {p} ({type(e).__name__}); is it a torch.save file?") from None
-    cfg = None
+
+
+def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, Config]:
+    """A generator from our run directory/checkpoint, a `*-G.ckpt`, or `usgan_87_G.ckpt`; returns it and a Config."""
+    G, cfg, _, _ = _load(path, ultimate_skip)
+    return G, cfg
+
+
+def _load(path, ultimate_skip=None) -> tuple[Generator, Config, dict | None, bool]:
+    """G, its config, what the file says about itself (or None), and whether the config came from the file."""
+    p = checkpoint_file(path)
+    blob = read_checkpoint(p)
+    cfg, about = None, None
     if isinstance(blob, dict) and "G" in blob and "config" in blob:
+        about = blob.get("about")
         try:
             cfg = from_dict(blob["config"])
         except ConfigError:
@@ -92,11 +124,15 @@ def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, 
         state = blob
     else:
         raise CheckpointError(f"{p} holds neither a generator state dict nor one of our engine checkpoints")
+    if about is None and p.suffix != ".pt" and p.with_suffix(".json").is_file():
+        about = _read_about(p.with_suffix(".json"))
     if cfg is None and p.with_suffix(".yaml").is_file():
         cfg = load(p.with_suffix(".yaml"))   # a plain state dict shipped with its config
     elif cfg is None and (p.parent / ENGINE_FILE).is_file():
         # An {iter}-G.ckpt inside one of our checkpoint folders (older ones have no YAML): the engine knows.
-        cfg = from_dict(torch.load(p.parent / ENGINE_FILE, map_location="cpu", weights_only=False)["config"])
+        engine = read_checkpoint(p.parent / ENGINE_FILE)
+        cfg, about = from_dict(engine["config"]), about or engine.get("about")
+    from_file = cfg is not None
     G, kind = _generator_for(state, cfg)
     if ultimate_skip is not None:
         G.ultimate_skip = ultimate_skip
@@ -108,4 +144,51 @@ def load_generator(path, ultimate_skip: bool | None = None) -> tuple[Generator, 
         cfg = preset("stargan" if kind == "stargan" else "paper")
         cfg.model.c_dim, cfg.model.g_conv_dim = G.c_dim, state["main.0.weight"].shape[0]
         cfg.model.g_res_blocks, cfg.model.ultimate_skip = len({k.split(".")[1] for k in state if ".main." in k}), G.ultimate_skip
-    return G.eval(), cfg
+    return G.eval(), cfg, about, from_file
+
+
+def _read_about(path: Path) -> dict | None:
+    try:
+        about = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return about if isinstance(about, dict) else None
+
+
+@dataclass
+class LoadedWeights:
+    """A generator with its config, the crop geometry it expects, and what to tell a user about it."""
+    G: Generator
+    cfg: Config
+    crop: CropGeometry
+    source: str        # the name or the path it was asked for by
+    label: str         # how a result names it
+    trained_on: str
+
+    @property
+    def size(self) -> int:
+        return self.cfg.model.image_size
+
+    def line(self) -> str:
+        return f"Made with {self.label}, trained on {self.trained_on}."
+
+
+def load_weights(spec=None, ultimate_skip: bool | None = None) -> LoadedWeights:
+    """A named weight (usgan-weights list; none: demo) or a checkpoint path, with the crop its data had."""
+    r = named.resolve(spec)
+    G, cfg, about, from_file = _load(r.path, ultimate_skip)
+    source = r.known.name if r.known else str(r.path)
+    # A config-less plain file may be a known one fetched by hand: its blob id says so.
+    known = r.known or (None if from_file else named.identify(checkpoint_file(r.path)))
+    if known is not None:
+        return LoadedWeights(G, cfg, known.crop, source, f"the '{known.name}' weights ({known.file})", known.trained_on)
+    try:
+        crop = (CropGeometry(**about["crop"]) if about and "crop" in about
+                else training_crop(cfg.data) if from_file else DEFAULT_CROP)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"the crop geometry recorded beside {r.path} is unusable ({e}); fix or delete "
+                              "the record") from None
+    trained_on = (about or {}).get("trained_on") or (
+        f"{', '.join(cfg.data.sources)} at {cfg.model.image_size} px" if from_file else "unknown data (no config "
+        "beside the file)")
+    return LoadedWeights(G, cfg, crop, source, str(r.path), trained_on)

@@ -7,17 +7,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .checkpoints import SHIPPED_G, CheckpointError
+from .checkpoints import CheckpointError
 from .config import Config, ConfigError, apply_overrides, load, preset
 from .data.expressions import UnknownExpression
 from .data.readers import DatasetError
+from .weights import KNOWN, WeightsError
 
 
 class UsageError(ValueError):
     """A command-line value that cannot work; the message names it and the fix."""
 
 
-EXPECTED_ERRORS = (UsageError, ConfigError, CheckpointError, DatasetError, UnknownExpression)
+EXPECTED_ERRORS = (UsageError, ConfigError, CheckpointError, DatasetError, UnknownExpression, WeightsError)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -58,20 +59,11 @@ def _device(name: str) -> str:
     return name
 
 
-def add_checkpoint_flag(ap: argparse.ArgumentParser) -> None:
-    """--checkpoint, optional: without it the shipped demo weights are used (see checkpoint_or_shipped)."""
-    ap.add_argument("--checkpoint", help="run folder, engine.pt, *-G.ckpt or usgan_87_G.ckpt (default: the shipped "
-                    "demo weights, usgan/weights/demo-G.ckpt, trained on synthetic faces only)")
-
-
-def checkpoint_or_shipped(path):
-    """The --checkpoint given; without one, the shipped demo weights, or a one-line error if they are missing."""
-    if path:
-        return path
-    if SHIPPED_G.is_file():
-        return str(SHIPPED_G)
-    raise UsageError(f"no --checkpoint given and no shipped demo weights at {SHIPPED_G}; pass a run folder, "
-                     "a *-G.ckpt or the authors' usgan_87_G.ckpt")
+def add_checkpoint_flag(ap: argparse.ArgumentParser, required: bool = False) -> None:
+    """--checkpoint: a named weight or a path, resolved by usgan.checkpoints.load_weights (default: demo)."""
+    ap.add_argument("--checkpoint", required=required,
+                    help=f"named weights ({', '.join(KNOWN)}: see usgan-weights list), a run folder, engine.pt or a "
+                    "*-G.ckpt" + ("" if required else " (default: demo, trained on synthetic faces only)"))
 
 
 def resolve_config(ckpt_cfg: Config, config_path=None, preset_name=None, data=None, sets=()) -> Config:

@@ -2,7 +2,7 @@
 
     from usgan.config import preset
     cfg = preset("demo", optim__num_iters=500)   # a CPU-sized run on the synthetic faces
-    cfg = preset("paper")               # the authors' settings: 200k iterations, batch 8, KDEF+RaFD+CFEE
+    cfg = preset("paper")               # the authors' settings: 200k iterations, global batch 8, KDEF+RaFD+CFEE
 """
 from __future__ import annotations
 
@@ -51,8 +51,13 @@ class OptimConfig:
     d_warmup: int = 0                # first iterations (cls_warmup's count): D alone, G waits (not in the paper)
     g_ema: float = 0.0               # G's weight average, shown and exported instead of G: its decay (0: off)
     num_iters: int = 200_000
-    num_iters_decay: int = 100_000   # lr falls linearly to 0 over the last num_iters_decay iterations
-    batch_size: int = 8
+    num_iters_decay: int = 100_000   # the learning rate falls over the last num_iters_decay iterations
+    # "linear": to 0 at the last iteration. "authors": their solver's arithmetic, lr / num_iters_decay subtracted
+    # once every lr_update_step iterations (1e-4 falls to 0.9998e-4 over 100k: in effect constant). Old configs
+    # without the key keep the linear schedule they were trained with; the paper presets set "authors".
+    lr_schedule: str = "linear"
+    lr_update_step: int = 5_000      # "authors" only
+    batch_size: int = 8              # the global batch: split evenly across the DDP workers
 
 
 @dataclass
@@ -67,6 +72,8 @@ class DataConfig:
     test_fraction: float = 0.1       # of subjects, never of images: no face appears on both sides
     split_seed: int = 0
     align_faces: bool = False        # detect + align real photos with face_recognition before cropping
+    # [eye height, eye gap] of aligned crops, fractions of the side (usgan/data/align.py); recorded beside the run's G
+    align_eyes: list[float] = field(default_factory=lambda: [0.42, 0.34])
     # Absolute defaults: a `ray job submit` driver runs in a directory of Ray's choosing.
     cache_dir: str = "~/.cache/usgan"
     hflip: bool = True
@@ -117,6 +124,9 @@ class Config:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+LR_SCHEDULES = ("authors", "linear")
+
+
 class ConfigError(ValueError):
     """A setting that cannot work; the message names the setting and the fix."""
 
@@ -148,7 +158,8 @@ def _coerce(default, value, name):
                 return value.lower() in ("1", "true", "yes", "on")
             return bool(value)
         if isinstance(default, list):
-            return [str(v) for v in (value.split(",") if isinstance(value, str) else value)]
+            kind = type(default[0]) if default else str     # a list of numbers stays numbers
+            return [kind(v) for v in (value.split(",") if isinstance(value, str) else value)]
         return type(default)(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting '{name}' expects {type(default).__name__}, got {value!r}") from None
@@ -185,6 +196,9 @@ def validate(cfg: Config) -> Config:
         (o.num_iters > 0, "optim.num_iters must be > 0"),
         (0 <= o.num_iters_decay <= o.num_iters, "optim.num_iters_decay must be between 0 and optim.num_iters"),
         (o.batch_size >= 1, "optim.batch_size must be >= 1"),
+        (o.lr_schedule in LR_SCHEDULES, f"optim.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                                        f"not {o.lr_schedule!r}"),
+        (o.lr_update_step >= 1, "optim.lr_update_step must be >= 1 (the authors' is 5000)"),
         (o.n_critic >= 1, "optim.n_critic must be >= 1"),
         (o.g_lr > 0 and o.d_lr > 0, "learning rates must be > 0"),
         (min(l.lambda_cls, l.lambda_rec, l.lambda_gp) >= 0, "loss weights (lambda_*) must be >= 0"),
@@ -197,6 +211,8 @@ def validate(cfg: Config) -> Config:
         (m.residual_scale > 0, "model.residual_scale must be > 0 (1 is the paper's)"),
         (0 < cfg.data.test_fraction < 1, "data.test_fraction must be between 0 and 1"),
         (len(cfg.data.sources) > 0, "data.sources is empty; use 'synthetic' or kind:path"),
+        (len(cfg.data.align_eyes) == 2 and all(0 < v < 1 for v in cfg.data.align_eyes),
+         "data.align_eyes must be two fractions of the side, eye height and eye gap, e.g. 0.42,0.34"),
     ]
     for ok, msg in checks:
         if not ok:
@@ -207,6 +223,7 @@ def validate(cfg: Config) -> Config:
 # ---------------------------------------------------------------------------------------------------- presets
 def _paper(cfg: Config) -> None:
     cfg.data.sources = ["kdef:data/KDEF", "rafd:data/RaFD", "cfee:data/CFEE"]
+    cfg.optim.lr_schedule = "authors"  # what produced the published weights (docs/training.md)
     cfg.run.name = "usgan-paper"
 
 

@@ -28,3 +28,11 @@ def export() -> int:
 
 def ablation() -> int:
     return _run("ablation")
+
+
+def demo_stimuli() -> int:
+    return _run("demo_stimuli")
+
+
+def weights() -> int:
+    return _run("weights.__main__")

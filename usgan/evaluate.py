@@ -1,12 +1,14 @@
 """Score a generator on a test split: every test face translated to every other expression.
 
     python -m usgan.evaluate --checkpoint runs/usgan-demo/checkpoint_000002 --out eval/demo
-    python -m usgan.evaluate --checkpoint usgan_87_G.ckpt --data kdef:/data/KDEF --align \
+    python -m usgan.evaluate --checkpoint authors --data kdef:/data/KDEF --align \
         --fer-weights weights/facial_emotion_recognition-0.3.4.tar.gz --out eval/kdef
     python -m usgan.evaluate --checkpoint 200000-G.ckpt --preset stargan --data rafd:/data/RaFD --out eval/stargan
 
 Writes DIR/metrics.json and DIR/metrics.md: one row per target expression plus "all", with
-- ACD (the paper's: mean squared distance of face_recognition encodings, input vs output; lower is better);
+- ACD (the paper's: mean squared distance of face_recognition encodings, input vs output; lower is better),
+  the face box found by face_recognition's detector as its face_encodings does by default (crops where it
+  finds none are encoded whole and counted), or with --acd-box whole-crop the whole crop; tables name which;
 - a local verification score 0-100 from the same encodings, a LOCAL STAND-IN for the paper's Face++ FVS
   (see usgan/metrics/identity.py for the mapping; not comparable to Face++ numbers);
 - expression accuracy from an independent classifier: on the synthetic set one trained on its ground truth,
@@ -26,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import load_generator
-from .cli_common import UsageError, add_checkpoint_flag, checkpoint_or_shipped, parser, resolve_config, run
+from .checkpoints import load_weights
+from .cli_common import UsageError, add_checkpoint_flag, parser, resolve_config, run
 from .data.expressions import EXPRESSIONS, parse_targets
-from .metrics.identity import LOCAL_FVS_LABEL, encode, squared_distances, verification_scores
+from .metrics.identity import ACD_BOXES, LOCAL_FVS_LABEL, encode, squared_distances, verification_scores
 from .metrics.image_quality import image_scores
 from .run_outputs import to_uint8
 from .translate import translate
@@ -63,9 +65,10 @@ def _mean(v):
     return float(np.mean(v)) if len(v) else None
 
 
-def _row(name, n, enc_d2, scores, pred_ok, gt) -> dict:
+def _row(name, n, enc_d2, scores, pred_ok, gt, no_face=None) -> dict:
     """Aggregate one set of translations into a table row."""
     row = {"target": name, "translations": n, "acd": _mean(enc_d2),
+           "no_face_outputs": None if no_face is None else int(np.sum(no_face)),
            "local_fvs_mean": _mean(scores), "local_fvs_std": float(np.std(scores)) if len(scores) else None,
            "same_person_rate": _mean(np.sqrt(enc_d2) < 0.6) if len(enc_d2) else None,
            "expression_accuracy": _mean(pred_ok) if pred_ok is not None else None}
@@ -76,11 +79,11 @@ def _row(name, n, enc_d2, scores, pred_ok, gt) -> dict:
 
 
 def evaluate(G, data, targets=None, classifier=None, batch_size=32, max_faces=None, split="test",
-             progress=True, faces=None, encoding_cache: dict | None = None) -> dict:
+             progress=True, faces=None, encoding_cache: dict | None = None, acd_box: str = "detected") -> dict:
     """Metrics per target expression and overall; `classifier` maps [-1, 1] images to labels (or None).
 
-    `faces` (dataset indices) overrides split/max_faces; `encoding_cache` (index -> encoding) lets several
-    generators scored on the same faces encode the real images once.
+    `faces` (dataset indices) overrides split/max_faces; `encoding_cache` (index -> (encoding, no face found),
+    for one acd_box) lets several generators scored on the same faces encode the real images once.
     """
     from tqdm import tqdm
 
@@ -98,19 +101,24 @@ def evaluate(G, data, targets=None, classifier=None, batch_size=32, max_faces=No
 
     inputs = data.images[idx]
     enc_gt_cache: dict[int, np.ndarray] = {} if encoding_cache is None else encoding_cache
-    todo = [i for i in idx.tolist() if i not in enc_gt_cache]
-    if todo:
-        for i, e in zip(todo, encode(data.images[todo], batch_size, bar)):
-            enc_gt_cache[i] = e
-    bar.update(len(idx) - len(todo))
-    enc_in = np.stack([enc_gt_cache[i] for i in idx.tolist()])
-    rows, pooled = [], {"d2": [], "fvs": [], "ok": [], "gt": {}}
+    def encode_real(indices):
+        todo = [i for i in indices if i not in enc_gt_cache]
+        if todo:
+            enc, no_face = encode(data.images[todo], batch_size, bar, acd_box)
+            enc_gt_cache.update(zip(todo, zip(enc, no_face)))
+        bar.update(len(indices) - len(todo))
+        return np.stack([enc_gt_cache[i][0] for i in indices])
+
+    enc_in = encode_real(idx.tolist())
+    detected = acd_box == "detected"
+    no_face_in = sum(bool(enc_gt_cache[i][1]) for i in idx.tolist()) if detected else None
+    rows, pooled = [], {"d2": [], "fvs": [], "ok": [], "gt": {}, "no_face": []}
     for k in targets:
         pos = jobs[k]
         if len(pos) == 0:
             continue
         out = translate_uint8(G, inputs[pos], k, batch_size)
-        enc_out = encode(out, batch_size, bar)
+        enc_out, no_face_out = encode(out, batch_size, bar, acd_box)
         d2 = squared_distances(enc_in[pos], enc_out)
         fvs = verification_scores(enc_in[pos], enc_out)
         ok = None
@@ -122,19 +130,14 @@ def evaluate(G, data, targets=None, classifier=None, batch_size=32, max_faces=No
         if have:
             sel = torch.tensor([j for j, _ in have])
             tgt_idx = [t for _, t in have]
-            missing = [t for t in tgt_idx if t not in enc_gt_cache]
-            if missing:
-                for t, e in zip(missing, encode(data.images[missing], batch_size, bar)):
-                    enc_gt_cache[t] = e
-            bar.update(len(tgt_idx) - len(missing))
-            enc_t = np.stack([enc_gt_cache[t] for t in tgt_idx])
+            enc_t = encode_real(tgt_idx)
             truth = data.images[tgt_idx]
             g = {f"{k2}": v for k2, v in image_scores(out[sel], truth).items()}
             g.update({f"input_{k2}": v for k2, v in image_scores(inputs[pos][sel], truth).items()})
             g["acd_to_target"] = squared_distances(enc_out[sel.numpy()], enc_t)
             g["input_acd_to_target"] = squared_distances(enc_in[pos.numpy()][sel.numpy()], enc_t)
-        rows.append(_row(EXPRESSIONS[k], len(pos), d2, fvs, ok, g))
-        pooled["d2"].append(d2), pooled["fvs"].append(fvs)
+        rows.append(_row(EXPRESSIONS[k], len(pos), d2, fvs, ok, g, no_face_out if detected else None))
+        pooled["d2"].append(d2), pooled["fvs"].append(fvs), pooled["no_face"].append(no_face_out)
         if ok is not None:
             pooled["ok"].append(ok)
         for key, v in g.items():
@@ -142,8 +145,20 @@ def evaluate(G, data, targets=None, classifier=None, batch_size=32, max_faces=No
     bar.close()
     cat = lambda v: np.concatenate(v) if v else np.array([])  # noqa: E731
     overall = _row("all", int(sum(len(v) for v in pooled["d2"])), cat(pooled["d2"]), cat(pooled["fvs"]),
-                   cat(pooled["ok"]) if pooled["ok"] else None, {k: cat(v) for k, v in pooled["gt"].items()})
-    return {"per_expression": rows, "overall": overall, "faces": len(idx)}
+                   cat(pooled["ok"]) if pooled["ok"] else None, {k: cat(v) for k, v in pooled["gt"].items()},
+                   cat(pooled["no_face"]) if detected else None)
+    return {"per_expression": rows, "overall": overall, "faces": len(idx), "acd_box": acd_box,
+            "acd_box_note": ACD_BOXES[acd_box], "no_face_inputs": no_face_in}
+
+
+def acd_note(result: dict) -> str:
+    """One line naming the ACD's face box and, where detected, how many crops had no face and were encoded whole."""
+    line = f"ACD face box: {result['acd_box']} ({result['acd_box_note']})."
+    if result.get("no_face_inputs") is not None:
+        o = result["overall"]
+        line += (f" No face detected in {result['no_face_inputs']} of {result['faces']} inputs and "
+                 f"{o['no_face_outputs']} of {o['translations']} outputs.")
+    return line
 
 
 COLUMNS = [("target", "target", "{}"), ("translations", "n", "{}"), ("acd", "ACD ↓", "{:.4f}"),
@@ -156,7 +171,8 @@ COLUMNS = [("target", "target", "{}"), ("translations", "n", "{}"), ("acd", "ACD
 def markdown(result: dict, header: str = "") -> str:
     """The metrics as a markdown table (columns without any value are left out)."""
     rows = result["per_expression"] + [result["overall"]]
-    cols = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in rows)]
+    box = result["acd_box"]
+    cols = [(k, h.replace("ACD", f"ACD ({box})"), f) for k, h, f in COLUMNS if any(r.get(k) is not None for r in rows)]
     fmt = lambda v, f: "–" if v is None else f.format(v)  # noqa: E731
     lines = [header] if header else []
     lines += ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * len(cols)]
@@ -167,6 +183,7 @@ def markdown(result: dict, header: str = "") -> str:
         lines.append("| " + " | ".join(cells) + " |")
     o = result["overall"]
     lines.append("")
+    lines.append(acd_note(result))
     lines.append(f"\\* {LOCAL_FVS_LABEL}: 100 / (1 + exp((d - 0.6) / 0.1)) of the plain encoding distance d.")
     if o.get("input_l1") is not None:
         lines.append(f"Untouched input as the output (the baseline to beat): L1 {o['input_l1']:.4f}, "
@@ -188,6 +205,8 @@ def build_parser():
     ap.add_argument("--max-faces", type=int,
                     help="evaluate N faces of the split, spread over source expressions and subjects")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--acd-box", choices=tuple(ACD_BOXES), default="detected",
+                    help="ACD's face box: face_recognition's detected box (its default, the paper's) or the whole crop")
     ap.add_argument("--fer-weights", help="facial-emotion-recognition sdist (.tar.gz), its model.pkl or folder")
     ap.add_argument("--align", action="store_true", help="detect and align real photos (data.align_faces)")
     ap.add_argument("--skip-bad", action="store_true", help="leave out unreadable or misnamed images")
@@ -200,15 +219,16 @@ def main(argv=None) -> int:
     if a.batch_size < 1 or (a.max_faces is not None and a.max_faces < 1):
         raise UsageError("--batch-size and --max-faces must be >= 1")
     targets = parse_targets(a.targets)
-    a.checkpoint = checkpoint_or_shipped(a.checkpoint)
-    G, ckpt_cfg = load_generator(a.checkpoint)
-    cfg = resolve_config(ckpt_cfg, a.config, a.preset, a.data, a.set)
+    w = load_weights(a.checkpoint)
+    G = w.G
+    cfg = resolve_config(w.cfg, a.config, a.preset, a.data, a.set)
     if a.align:
         cfg.data.align_faces = True
+        cfg.data.align_eyes = [w.crop.eye_y, w.crop.eye_gap]    # real photos cropped as the model's data was
     from .data import load_data
 
     size = cfg.model.image_size
-    print(f"[evaluate] {a.checkpoint}: generator with {G.c_dim} expressions, "
+    print(f"[evaluate] {w.source}: generator with {G.c_dim} expressions, "
           f"{'US-GAN skip' if G.ultimate_skip else 'no skip'}; data {', '.join(cfg.data.sources)} at {size}px, "
           f"{a.split} split", flush=True)
     t0 = time.time()
@@ -219,8 +239,10 @@ def main(argv=None) -> int:
         acc = float((classify(data.as_float(idx)) == data.labels[idx]).float().mean())
         clf_info["accuracy_on_input_faces"] = acc
     print(f"[evaluate] expression classifier: {json.dumps(clf_info)}", flush=True)
-    result = evaluate(G, data, targets, classify, a.batch_size, a.max_faces, a.split, progress=not a.quiet)
-    result.update({"checkpoint": str(a.checkpoint), "data": cfg.data.sources, "image_size": size, "split": a.split,
+    result = evaluate(G, data, targets, classify, a.batch_size, a.max_faces, a.split, progress=not a.quiet,
+                      acd_box=a.acd_box)
+    result.update({"checkpoint": w.source, "weights": w.line(), "data": cfg.data.sources, "image_size": size,
+                   "split": a.split,
                    "classifier": clf_info, "local_fvs_note": LOCAL_FVS_LABEL, "seconds": round(time.time() - t0, 1)})
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -228,7 +250,7 @@ def main(argv=None) -> int:
     clf_line = (f"Expression classifier: {clf_info['name']}; its accuracy: "
                 f"{clf_info.get('accuracy_on_its_test_split', clf_info.get('accuracy_on_input_faces')):.1%}"
                 if classify else f"Expression accuracy: {clf_info['reason']}")
-    header = (f"# Evaluation of `{a.checkpoint}`\n\nData: {', '.join(cfg.data.sources)}, {a.split} split, "
+    header = (f"# Evaluation of `{w.source}`\n\n{w.line()} Data: {', '.join(cfg.data.sources)}, {a.split} split, "
               f"{result['faces']} faces, {size}px. {clf_line}.\n")
     md = markdown(result, header)
     (out / "metrics.md").write_text(md)

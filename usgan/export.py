@@ -1,10 +1,12 @@
 """Export a generator to ONNX with a dynamic batch, and check it against PyTorch with ONNX Runtime.
 
-    python -m usgan.export --checkpoint usgan_87_G.ckpt --onnx usgan.onnx
+    python -m usgan.export --checkpoint authors --onnx usgan.onnx
     python -m usgan.export --checkpoint runs/usgan-demo --onnx demo.onnx --check-batch 7
 
 The graph takes `image` (N, 3, S, S) in [-1, 1] and `target` (N, 7) one-hot, and returns `output`
-(N, 3, S, S), unclamped like the PyTorch module (clamp to [-1, 1] before saving an image). InstanceNorm
+(N, 3, S, S), unclamped like the PyTorch module (clamp to [-1, 1] before saving an image). Its metadata
+`usgan.crop.eye_y` / `usgan.crop.eye_gap` say where the eye centres must sit in the input crop (fractions of
+its side), as in the model's training data. InstanceNorm
 uses per-image statistics, as the authors' code does at test time. The check runs random faces and all
 seven targets through both and reports the largest absolute difference.
 
@@ -23,15 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import load_generator
-from .cli_common import UsageError, parser, resolve_config, run
+from .checkpoints import load_weights
+from .cli_common import UsageError, add_checkpoint_flag, parser, resolve_config, run
 from .translate import unwrap
 
 OPSET = 18
 
 
-def export_onnx(G, path, image_size: int, opset: int = OPSET) -> Path:
-    """Write G as ONNX with a symbolic batch dimension (torch.export-based exporter)."""
+def export_onnx(G, path, image_size: int, opset: int = OPSET, metadata: dict | None = None) -> Path:
+    """Write G as ONNX with a symbolic batch dimension (torch.export-based exporter) and metadata key/values."""
     G = unwrap(G).eval().float().cpu()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +46,13 @@ def export_onnx(G, path, image_size: int, opset: int = OPSET) -> Path:
         torch.onnx.export(G, (x, c), str(path), input_names=["image", "target"], output_names=["output"],
                           dynamic_shapes={"x": {0: batch}, "c": {0: batch}}, dynamo=True, opset_version=opset,
                           verbose=False, optimize=True)
+    if metadata:
+        import onnx
+
+        model = onnx.load(str(path))
+        for k, v in metadata.items():
+            model.metadata_props.add(key=k, value=str(v))
+        onnx.save(model, str(path))
     return path
 
 
@@ -69,7 +78,7 @@ def check_onnx(G, path, image_size: int, batch: int = 7, seed: int = 0) -> dict:
 
 def build_parser():
     ap = parser("python -m usgan.export", __doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", required=True, help="run folder, engine.pt, *-G.ckpt or usgan_87_G.ckpt")
+    add_checkpoint_flag(ap, required=True)
     ap.add_argument("--onnx", required=True, help="output .onnx file")
     ap.add_argument("--preset", help="config preset for settings the checkpoint lacks (e.g. stargan)")
     ap.add_argument("--config", help="YAML config for settings the checkpoint lacks")
@@ -85,16 +94,20 @@ def main(argv=None) -> int:
         raise UsageError(f"--onnx {a.onnx} should name a .onnx file")
     if a.check_batch < 1:
         raise UsageError("--check-batch must be >= 1")
-    G, ckpt_cfg = load_generator(a.checkpoint)
-    cfg = resolve_config(ckpt_cfg, a.config, a.preset)
+    w = load_weights(a.checkpoint)
+    G, cfg = w.G, resolve_config(w.cfg, a.config, a.preset)
     size = a.image_size or cfg.model.image_size
     if size % 4:
         raise UsageError(f"--image-size {size} must be a multiple of 4 (two stride-2 down-samplings)")
-    print(f"[export] {a.checkpoint} -> {a.onnx}: {size}x{size} input, dynamic batch, opset {OPSET}", flush=True)
+    print(f"[export] {w.source} -> {a.onnx}: {size}x{size} input, dynamic batch, opset {OPSET}; feed it crops with "
+          f"{w.crop}", flush=True)
     t0 = time.time()
-    path = export_onnx(G, a.onnx, size)
+    # A program feeding the graph must crop faces as the model's training data was cropped.
+    meta = {"usgan.crop.eye_y": w.crop.eye_y, "usgan.crop.eye_gap": w.crop.eye_gap, "usgan.weights": w.source}
+    path = export_onnx(G, a.onnx, size, metadata=meta)
     check = check_onnx(G, path, size, a.check_batch)
-    check.update({"onnx": str(path), "bytes": path.stat().st_size, "seconds": round(time.time() - t0, 1)})
+    check.update({"onnx": str(path), "bytes": path.stat().st_size, "seconds": round(time.time() - t0, 1),
+                  "checkpoint": w.source, "crop_geometry": w.crop.to_dict()})
     print(f"[export] ONNX Runtime {check['onnxruntime']} vs PyTorch: max abs difference {check['max_abs_diff']:.3g} "
           f"(batches {', '.join(map(str, check['per_batch']))}); {check['bytes'] / 1e6:.1f} MB in {check['seconds']} s")
     print(json.dumps(check))

@@ -59,7 +59,8 @@ def node_cpus() -> list[float]:
 
 
 def plan_resources(cfg, cluster: dict, node_cpus: list[float] | None = None) -> dict:
-    """Workers, GPUs and CPUs per worker that fit the cluster; refuses what cannot work, before any worker."""
+    """Workers, GPUs and CPUs per worker that fit the cluster, and each worker's share of the global batch;
+    refuses what cannot work, before any worker starts."""
     gpus, cpus = int(cluster.get("GPU", 0)), float(cluster.get("CPU", 1))
     node_cpus = node_cpus or [cpus]
     r = cfg.run
@@ -73,15 +74,34 @@ def plan_resources(cfg, cluster: dict, node_cpus: list[float] | None = None) -> 
             raise ConfigError(f"{n} workers x {gpw:g} GPU need {n * gpw:g} GPUs; the cluster has {gpus}: "
                               "lower --num-workers")
         cpw = r.cpus_per_worker or 1.0
-        return {"num_workers": n, "use_gpu": True, "resources_per_worker": {"CPU": cpw, "GPU": gpw},
-                "threads": max(1, int(cpw))}
+        return _with_batch(cfg, {"num_workers": n, "use_gpu": True, "resources_per_worker": {"CPU": cpw, "GPU": gpw},
+                                 "threads": max(1, int(cpw))})
     # CPU only: one worker per node owning that node's cores (DDP inside one machine's CPUs only adds copies).
     n = r.num_workers or len(node_cpus)
     cpw = r.cpus_per_worker or max(1.0, min(node_cpus) if n <= len(node_cpus) else cpus // n)
     if n * cpw > cpus:
         raise ConfigError(f"{n} workers x {cpw:g} CPUs need {n * cpw:g} CPUs; the cluster has {cpus:g}: "
                           "lower --num-workers or --cpus-per-worker (fractions are allowed)")
-    return {"num_workers": n, "use_gpu": False, "resources_per_worker": {"CPU": cpw}, "threads": max(1, int(cpw))}
+    return _with_batch(cfg, {"num_workers": n, "use_gpu": False, "resources_per_worker": {"CPU": cpw},
+                             "threads": max(1, int(cpw))})
+
+
+def _with_batch(cfg, plan: dict) -> dict:
+    """The plan plus each worker's share of the global batch (optim.batch_size); refuses an uneven split."""
+    batch, n = cfg.optim.batch_size, plan["num_workers"]
+    if batch % n:
+        fits = [k for k in range(1, batch + 1) if batch % k == 0]
+        raise ConfigError(f"optim.batch_size {batch} is the global batch and cannot be split evenly over {n} "
+                          f"workers: use --num-workers {max(k for k in fits if k <= n)} or a --batch-size that "
+                          f"is a multiple of {n} (e.g. {batch - batch % n + n})")
+    return {**plan, "batch_per_worker": batch // n}
+
+
+def plan_line(plan: dict) -> str:
+    """What run_training prints before the workers start: workers, their resources and the batch split."""
+    n, per = plan["num_workers"], plan["batch_per_worker"]
+    return (f"[ray] {n} worker(s), {'GPU' if plan['use_gpu'] else 'CPU'}, {plan['resources_per_worker']} each; "
+            f"global batch {n * per} = {n} x per-worker batch {per}")
 
 
 def cluster_plan(cfg) -> dict:
@@ -136,12 +156,11 @@ def run_training(cfg, skip_bad=False, quiet=False, callbacks=None, prepared=None
         cfg.save(Path(run_dir) / "config.yaml")
     prepared = prepared or prepare(cfg, skip_bad, quiet, split_dir=run_dir if local else None)
     plan = cluster_plan(cfg)
-    print(f"[ray] {plan['num_workers']} worker(s), {'GPU' if plan['use_gpu'] else 'CPU'}, "
-          f"{plan['resources_per_worker']} each", flush=True)
+    print(plan_line(plan), flush=True)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"cfg": cfg.to_dict(), **prepared, "run_dir": run_dir, "threads": plan["threads"],
-                           "before_step": before_step},
+                           "batch_per_worker": plan["batch_per_worker"], "before_step": before_step},
         scaling_config=ray.train.ScalingConfig(num_workers=plan["num_workers"], use_gpu=plan["use_gpu"],
                                                resources_per_worker=plan["resources_per_worker"]),
         run_config=ray.train.RunConfig(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -45,6 +46,34 @@ def linear_decay_lr(base_lr: float, iteration: int, num_iters: int, num_iters_de
     return base_lr * max(0.0, (num_iters - iteration) / num_iters_decay)
 
 
+def authors_lr(base_lr: float, iteration: int, num_iters: int, num_iters_decay: int, update_step: int) -> float:
+    """The rate the authors' solver (StarGAN's) trains iteration `iteration` (from 0) with.
+
+    After their iteration i, when (i+1) % update_step == 0 and i+1 > num_iters - num_iters_decay, they subtract
+    base_lr / num_iters_decay from the rate once; the same float subtractions are repeated here.
+    """
+    if num_iters_decay <= 0:
+        return base_lr
+    start = num_iters - num_iters_decay
+    first = (start // update_step + 1) * update_step       # the first multiple of update_step above start
+    return _subtracted(base_lr, num_iters_decay, max(0, (iteration - first) // update_step + 1))
+
+
+@functools.lru_cache(maxsize=256)
+def _subtracted(base_lr: float, num_iters_decay: int, times: int) -> float:
+    lr = base_lr
+    for _ in range(times):
+        lr -= base_lr / float(num_iters_decay)
+    return lr
+
+
+def scheduled_lr(optim, base_lr: float, iteration: int) -> float:
+    """The configured schedule (optim.lr_schedule) at `iteration`."""
+    if optim.lr_schedule == "authors":
+        return authors_lr(base_lr, iteration, optim.num_iters, optim.num_iters_decay, optim.lr_update_step)
+    return linear_decay_lr(base_lr, iteration, optim.num_iters, optim.num_iters_decay)
+
+
 def bf16_supported(device: torch.device) -> bool:
     """bf16 autocast pays on CUDA with bf16 and on CPUs with native bf16 matrix units."""
     if device.type == "cuda":
@@ -65,6 +94,8 @@ class Engine:
     device: torch.device
     iteration: int = 0
     G_ema: torch.nn.Module | None = None    # the running average of G's weights, where optim.g_ema > 0
+    shard: tuple[int, int] = (0, 1)         # (rank, world size) under DDP: targets come from the global batch
+    seed: int = 0
     _compiled: tuple | None = field(default=None, repr=False)   # (the G it was made from, torch.compile(G))
 
     @classmethod
@@ -88,6 +119,7 @@ class Engine:
     def seed_stream(self, seed: int, rank: int = 0) -> None:
         """Seed what the steps draw (targets, augmentation, GP mixing): per rank, and by iteration, so a resumed
         run does not replay the same targets. Every loop that trains (usgan.train, the benchmarks) calls this."""
+        self.seed = seed
         torch.manual_seed(seed * 100_003 + rank * 7919 + self.iteration)
 
     def wrap(self, fn) -> None:
@@ -115,7 +147,7 @@ class Engine:
         o = self.cfg.optim
         for opt, base in ((self.g_opt, o.g_lr), (self.d_opt, o.d_lr)):
             for group in opt.param_groups:
-                group["lr"] = linear_decay_lr(base, self.iteration, o.num_iters, o.num_iters_decay)
+                group["lr"] = scheduled_lr(o, base, self.iteration)
 
     def train_step(self, x_real: torch.Tensor, label_org: torch.Tensor) -> dict[str, float]:
         """One iteration on a batch of images in [-1, 1] and their expression labels."""
@@ -124,12 +156,7 @@ class Engine:
         if self.cfg.speed.channels_last:
             x_real = x_real.contiguous(memory_format=torch.channels_last)
         label_org = label_org.to(self.device, non_blocking=True)
-        # Target labels are a random permutation of the batch's own labels, as in the authors' code; about a
-        # quarter of them then equal the source at batch 8. targets_differ draws every target from the others.
-        if o.targets_differ:
-            label_trg = (label_org + torch.randint(1, c_dim, label_org.shape, device=self.device)) % c_dim
-        else:
-            label_trg = label_org[torch.randperm(label_org.size(0), device=self.device)]
+        label_trg = self._targets(label_org)
         c_org = F.one_hot(label_org, c_dim).float()
         c_trg = F.one_hot(label_trg, c_dim).float()
         self._set_lr()
@@ -155,6 +182,24 @@ class Engine:
                 self._update_ema()
 
         return self._finish(terms)
+
+    def _targets(self, label_org: torch.Tensor) -> torch.Tensor:
+        """Target labels: a random permutation of the batch's own labels, as in the authors' code (about a quarter
+        then equal the source at batch 8); with optim.targets_differ, each drawn from the six other expressions."""
+        if self.cfg.optim.targets_differ:
+            c_dim = self.cfg.model.c_dim
+            return (label_org + torch.randint(1, c_dim, label_org.shape, device=self.device)) % c_dim
+        rank, world = self.shard
+        if world == 1:
+            return label_org[torch.randperm(label_org.size(0), device=self.device)]
+        # Permuted within one worker's share, a worker of 2 would get its own labels back half the time: every
+        # rank gathers the global batch's labels and draws the same permutation of them, then takes its part.
+        import torch.distributed as dist
+        everyone = [torch.empty_like(label_org) for _ in range(world)]
+        dist.all_gather(everyone, label_org)
+        shared = torch.Generator().manual_seed(self.seed * 100_003 + self.iteration)
+        perm = torch.randperm(world * len(label_org), generator=shared).to(self.device)
+        return torch.cat(everyone)[perm[rank * len(label_org):(rank + 1) * len(label_org)]]
 
     @staticmethod
     def _step(opt, total, terms) -> dict:

@@ -1,14 +1,16 @@
 """Change the expression of every face in your own photos or videos and paste the result back.
 
-    python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input me.jpg --expression happy --out out/
+    python -m usgan.synthesize --checkpoint authors --input me.jpg --expression happy --out out/
     python -m usgan.synthesize --checkpoint runs/usgan-demo --input photos/ --expression all --out out/
-    python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input me.jpg --expression happy --intensity 0.6 --out out/
-    python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input me.jpg --morph happy:surprised --steps 12 --out out/
-    python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input clip.mp4 --expression happy --out out/
+    python -m usgan.synthesize --checkpoint authors --input me.jpg --expression happy --intensity 0.6 --out out/
+    python -m usgan.synthesize --checkpoint authors --input me.jpg --morph happy:surprised --steps 12 --out out/
+    python -m usgan.synthesize --checkpoint authors --input clip.mp4 --expression happy --out out/
     python -m usgan.synthesize --checkpoint 200000-G.ckpt --preset stargan --input crops/ --crop center --out out/
 
+`--checkpoint` takes a named weight (`demo`, the default; `authors` after `usgan-weights get authors`) or a path.
 For each photo: faces are detected (things that only look like faces are rejected), aligned with
-face_recognition exactly as training crops are (eyes at fixed spots), translated, and for every requested
+face_recognition so the eyes sit where they sat in the model's own training crops (the geometry travels with
+the weights: usgan/weights/), translated, and for every requested
 expression the change is warped back through the inverse of the alignment and blended in with a feathered
 elliptical mask, so pixels away from the faces stay untouched. Per face it also saves the grid
 input | afraid ... surprised at the model's resolution. `--crop center` (alias `--no-align`) skips detection
@@ -38,9 +40,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .checkpoints import load_generator
-from .cli_common import (UsageError, add_checkpoint_flag, add_device_flag, checkpoint_or_shipped, parser, resolve_config,
-                         run)
+from .checkpoints import load_weights
+from .cli_common import UsageError, add_checkpoint_flag, add_device_flag, parser, resolve_config, run
+from .data.align import DEFAULT_CROP, CropGeometry
 from .data.expressions import EXPRESSIONS, parse_targets, to_label
 from .data.readers import IMAGE_EXTS
 from .faces import crops_tensor, edit, find_faces, open_photo, paste_outputs, restore_mode, strip_image, \
@@ -113,10 +115,11 @@ def write_sweeps(G, stem: str, faces, plan: list[tuple], out_dir: Path, animatio
 
 
 def synthesize_photo(G, path: Path, targets: list[int], size: int, crop: str, out_dir: Path, fmt: str = "png",
-                     intensity: float = 1.0, plan=(), animation: str = "gif", detector: str = "hog") -> dict:
-    """All outputs of one photo; raises UsageError when it holds no face."""
+                     intensity: float = 1.0, plan=(), animation: str = "gif", detector: str = "hog",
+                     geometry: CropGeometry = DEFAULT_CROP) -> dict:
+    """All outputs of one photo, its faces aligned to the model's crop geometry; UsageError when it holds no face."""
     photo = open_photo(path)
-    faces = find_faces(photo.rgb, size, crop, detector)
+    faces = find_faces(photo.rgb, size, crop, detector, geometry)
     if not faces:
         raise UsageError(f"no face found in {path}; if it is already a cropped face, pass --crop center")
     written = []
@@ -186,26 +189,26 @@ def main(argv=None) -> int:
         raise UsageError("--morph makes strips and animations from photos; for a video pass --expression")
     if is_video and a.crop == "center":
         raise UsageError("--crop center is for photos that are face crops; videos are always aligned")
-    a.checkpoint = checkpoint_or_shipped(a.checkpoint)
-    G, ckpt_cfg = load_generator(a.checkpoint)
-    cfg = resolve_config(ckpt_cfg, a.config, a.preset)
-    G = G.to(a.device)
+    w = load_weights(a.checkpoint)
+    cfg = resolve_config(w.cfg, a.config, a.preset)
+    G = w.G.to(a.device)
     size = cfg.model.image_size
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     what = ", ".join(EXPRESSIONS[k] for k in targets) or "no pasted photos"
     print(f"[synthesize] {'video' if is_video else f'{len(inputs)} photo(s)'} -> {what} at intensity {intensity:g}"
-          f"{f'; morph {a.morph} in {a.steps} steps' if morph else ''}; {size}px crops; model {a.checkpoint}; "
-          f"writing to {out}", flush=True)
+          f"{f'; morph {a.morph} in {a.steps} steps' if morph else ''}; {size}px crops, {w.crop}; writing to {out}\n"
+          f"[synthesize] {w.line()}", flush=True)
     plan = sweeps(targets, intensity, morph, a.steps, a.intensity is not None)
     # One bar for the whole job; tqdm leaves it out when stderr is not a terminal (logs, tests).
     with tqdm(total=len(inputs), unit="frame" if is_video else "photo", disable=None, dynamic_ncols=True) as bar:
         if is_video:
-            report = [synthesize_video(G, inputs[0], targets, size, out, intensity, a.detector, bar)]
+            report = [synthesize_video(G, inputs[0], targets, size, out, intensity, a.detector, bar, w.crop)]
         else:
-            report = run_photos(G, inputs, targets, size, out, a, intensity, plan, bar)
+            report = run_photos(G, inputs, targets, size, out, a, intensity, plan, bar, w.crop)
     (out / "synthesize.json").write_text(json.dumps({
-        "checkpoint": str(a.checkpoint), "crop": a.crop, "expressions": [EXPRESSIONS[k] for k in targets],
+        "checkpoint": w.source, "weights": w.line(), "crop_geometry": w.crop.to_dict(), "crop": a.crop,
+        "expressions": [EXPRESSIONS[k] for k in targets],
         "intensity": intensity, "morph": a.morph, "steps": a.steps, "videos" if is_video else "photos": report},
         indent=1))
     if not report:
@@ -214,14 +217,15 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_photos(G, inputs: list[Path], targets, size, out: Path, a, intensity: float, plan, bar) -> list[dict]:
+def run_photos(G, inputs: list[Path], targets, size, out: Path, a, intensity: float, plan, bar,
+               geometry: CropGeometry = DEFAULT_CROP) -> list[dict]:
     """Every photo of the job; with several, one that fails is reported and skipped."""
     report = []
     for path in inputs:
         t0 = time.time()
         try:
             r = synthesize_photo(G, path, targets, size, a.crop, out, a.format, intensity, plan, a.animation,
-                                 a.detector)
+                                 a.detector, geometry)
         except UsageError as e:
             if len(inputs) == 1:
                 raise

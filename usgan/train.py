@@ -30,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", action="append", metavar="KIND:PATH",
                     help="kdef:DIR, rafd:DIR, cfee:DIR, folder:DIR, manifest:CSV or synthetic; repeat to combine")
     ap.add_argument("--iters", type=int, help="total iterations (optim.num_iters)")
-    ap.add_argument("--decay-iters", type=int, help="iterations of linear lr decay at the end")
-    ap.add_argument("--batch-size", type=int, help="per-worker batch size")
+    ap.add_argument("--decay-iters", type=int, help="iterations at the end over which the lr schedule "
+                    "(optim.lr_schedule) decays")
+    ap.add_argument("--batch-size", type=int, help="global batch size, split evenly over the workers")
     ap.add_argument("--lambda-cls", type=float)
     ap.add_argument("--lambda-rec", type=float)
     ap.add_argument("--lambda-gp", type=float)
@@ -66,6 +67,8 @@ def train_loop_per_worker(config: dict) -> None:
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
     device = get_device()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True   # fixed input sizes, as the authors' driver.py sets it
     data = ray.get(config["data_ref"])[0]   # every node gets the decoded images from the object store
     validator = ray.get(config["validator_ref"][0]) if config.get("validator_ref") and cfg.run.validate_every else None
 
@@ -74,7 +77,7 @@ def train_loop_per_worker(config: dict) -> None:
     ckpt = ray.train.get_checkpoint()
     if ckpt:
         with ckpt.as_directory() as d:
-            blob = torch.load(Path(d) / ENGINE_FILE, map_location=device, weights_only=False)
+            blob = torch.load(Path(d) / ENGINE_FILE, map_location=device, weights_only=True)
         engine.load_state_dict(blob)
         if rank == 0:
             print(f"[train] resumed from iteration {engine.iteration}", flush=True)
@@ -85,12 +88,15 @@ def train_loop_per_worker(config: dict) -> None:
         from torch.nn.parallel import DistributedDataParallel as DDP
         ids = [device.index] if device.type == "cuda" else None
         engine.wrap(lambda m: DDP(m, device_ids=ids))
+        engine.shard = (rank, world)
 
     o, r = cfg.optim, cfg.run
-    batches = data.batches("train", o.batch_size, seed=cfg.run.seed + start, rank=rank, world_size=world,
+    # optim.batch_size is the global batch, as on the authors' one GPU; each worker takes its share.
+    per_worker = config.get("batch_per_worker") or o.batch_size // world
+    batches = data.batches("train", per_worker, seed=cfg.run.seed + start, rank=rank, world_size=world,
                            hflip=cfg.data.hflip)
     fixed = data.as_float(grid_faces(data))
-    log = ProgressLog(config["run_dir"], o.num_iters, o.batch_size * world, start) if rank == 0 else None
+    log = ProgressLog(config["run_dir"], o.num_iters, per_worker * world, start) if rank == 0 else None
     if log and start >= o.num_iters:
         log.note(f"run '{cfg.run.name}' already reached iteration {start} of {o.num_iters}: nothing to train. "
                  "Pass --name for a new run, or a larger --iters to continue this one.")
@@ -113,7 +119,8 @@ def train_loop_per_worker(config: dict) -> None:
         if not (validate_now or checkpoint_now):
             continue
         # Every rank reports (Ray Train waits for all); rank 0's metrics and checkpoint are the ones kept.
-        metrics = {"iteration": done, **terms, "rank_param_spread": rank_param_spread(engine, world)}
+        metrics = {"iteration": done, **terms, "rank_param_spread": rank_param_spread(engine, world),
+                   "global_batch": ranks_sum(len(x), engine)}
         if validate_now and rank == 0:
             metrics.update(validator(engine.G_eval, data))
             log.note(" ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("val/")))
@@ -131,6 +138,18 @@ def train_loop_per_worker(config: dict) -> None:
 def due(done: int, every: int, last: int) -> bool:
     """A periodic task (log, sample, validate, checkpoint) runs every `every` iterations and after the last."""
     return done % every == 0 or done == last
+
+
+def ranks_sum(value: int, engine) -> int:
+    """value summed over the ranks (the images one step took on all workers together)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], device=engine.device if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t)
+    return int(t.item())
 
 
 def rank_param_spread(engine, world: int) -> float:
@@ -158,9 +177,11 @@ def main(argv=None) -> int:
             import yaml
             print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
             return 0
-        print(f"[usgan] preset {cfg.preset}: {cfg.optim.num_iters} iterations, batch {cfg.optim.batch_size}, "
-              f"{cfg.model.image_size}px, lambdas cls/rec/gp {cfg.loss.lambda_cls}/{cfg.loss.lambda_rec}/"
-              f"{cfg.loss.lambda_gp}, data {', '.join(cfg.data.sources)}", flush=True)
+        o = cfg.optim
+        print(f"[usgan] preset {cfg.preset}: {o.num_iters} iterations, global batch {o.batch_size}, "
+              f"lr {o.g_lr:g}/{o.d_lr:g} ({o.lr_schedule} schedule), {cfg.model.image_size}px, lambdas cls/rec/gp "
+              f"{cfg.loss.lambda_cls}/{cfg.loss.lambda_rec}/{cfg.loss.lambda_gp}, data {', '.join(cfg.data.sources)}",
+              flush=True)
         t0 = time.time()
         result, run_dir = run_training(cfg, skip_bad=a.skip_bad)
     except (ConfigError, ValueError, FileNotFoundError) as e:

@@ -1,6 +1,6 @@
 """Change the expression of every face in a video, keeping its frame rate, audio and orientation.
 
-    python -m usgan.synthesize --checkpoint usgan_87_G.ckpt --input clip.mp4 --expression happy --out out/
+    python -m usgan.synthesize --checkpoint authors --input clip.mp4 --expression happy --out out/
 
 PyAV (FFmpeg in its wheel) decodes one frame at a time; faces are detected in every frame, matched to the
 tracks of the frames before, and each track's eye positions go through a one-euro filter, so the aligned crop
@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from .cli_common import UsageError
-from .data.align import align_eyes, candidates, confirmed
+from .data.align import DEFAULT_CROP, CropGeometry, align_eyes, candidates, confirmed
 from .data.expressions import EXPRESSIONS
 from .faces import Face, edit_picture, target
 
@@ -174,16 +174,17 @@ def frames(container, path):
         raise UsageError(f"video {path} is damaged ({type(e).__name__}: {e}); re-encode or trim it") from None
 
 
-def track_faces(tracker: Tracker, upright: Image.Image, size: int, upsample: int, detector: str = "hog") -> list[Face]:
+def track_faces(tracker: Tracker, upright: Image.Image, size: int, upsample: int, detector: str = "hog",
+                geometry: CropGeometry = DEFAULT_CROP) -> list[Face]:
     """This frame's faces, aligned from the tracker's smoothed eyes; a new HOG face must convince the CNN first."""
     found = candidates(upright, upsample, model=detector)
     eyes = tracker.update([c.eyes for c in found], lambda i: detector == "cnn" or confirmed(upright, found[i].box))
-    return [Face(*align_eyes(upright, e, size), None) for e in eyes]
+    return [Face(*align_eyes(upright, e, size, geometry), None) for e in eyes]
 
 
 def synthesize_video(G, path: Path, targets: list[int], size: int, out_dir: Path, intensity: float = 1.0,
-                     detector: str = "hog", bar=None) -> dict:
-    """Every face of every frame translated to each target expression; one output video per expression."""
+                     detector: str = "hog", bar=None, geometry: CropGeometry = DEFAULT_CROP) -> dict:
+    """Every face of every frame, cropped to the model's geometry, translated to each target; a video per target."""
     container = open_video(path)
     vin = container.streams.video[0]
     ain = container.streams.audio[0] if container.streams.audio else None
@@ -205,7 +206,7 @@ def synthesize_video(G, path: Path, targets: list[int], size: int, out_dir: Path
             turn = round((frame.rotation or 0) / 90) % 4
             upright = Image.fromarray(np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turn)))
             # Big frames have big faces: skip dlib's 2x upsampling there, it would quadruple detection time.
-            faces = track_faces(tracker, upright, size, 1 if max(upright.size) <= 800 else 0, detector)
+            faces = track_faces(tracker, upright, size, 1 if max(upright.size) <= 800 else 0, detector, geometry)
             faces_seen += len(faces)
             for k, c in enumerate(conds):
                 edited = np.asarray(edit_picture(G, upright, faces, c, intensity))

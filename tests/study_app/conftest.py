@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from study_helpers import make_stimuli, spec_for
-
 from study_app.build import build_study
 from study_app.db import StudyDB
+
+from .study_helpers import make_stimuli, spec_for
 
 @pytest.fixture(scope="session")
 def stimuli(tmp_path_factory) -> Path:

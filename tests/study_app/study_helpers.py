@@ -49,12 +49,12 @@ def make_stimuli(root: Path, faces=FACES, methods=METHODS, expressions=EXPRESSIO
 
 
 def spec_for(stimuli: Path, out: Path, **kw) -> StudySpec:
-    """A study spec over a stimulus folder with all four methods."""
-    fields = dict(inputs=stimuli / "inputs", methods={m: stimuli / "methods" / m for m in METHODS}, out=out,
-                  name="test", seed=7, expressions=("happy", "sad", "angry"), catch_trials=1,
-                  exclude_after_failed_checks=1, trials_per_participant=3, completion_code="DONE123", image_size=64)
-    fields.update(kw)
-    return StudySpec(**fields)
+    """A study spec over a stimulus folder with all four methods; keywords are settings, as in a study file."""
+    settings = dict(inputs=stimuli / "inputs", methods={m: stimuli / "methods" / m for m in METHODS}, out=out,
+                    name="test", seed=7, expressions=("happy", "sad", "angry"), catch_trials=1,
+                    exclude_after_failed_checks=1, trials_per_participant=3, completion_code="DONE123",
+                    image_size=64)
+    return StudySpec.from_settings(settings | kw)
 
 
 CONSENT_MD = """\
@@ -148,3 +148,13 @@ def answer_all(db, pid, pick=lambda trial, labels: 0):
             part.mark_shown(db, trial.trial_id)
         part.submit(db, pid, trial.trial_id, {q: pos for q in part.questions_for(trial.is_catch)})
     return prog
+
+
+def age(db: StudyDB, minutes: float, public_id: str | None = None) -> None:
+    """Move consent and last activity into the past (one participant's, or everyone's), as if they had been quiet
+    that long; through the database's own writer queue, so running participants cannot starve it."""
+    shift = f"-{minutes} minutes"
+    with db.write_conn() as conn:
+        conn.exec_driver_sql("UPDATE participants SET consented_at = datetime(consented_at, ?), "
+                             "last_seen_at = datetime(last_seen_at, ?) WHERE ? IS NULL OR public_id = ?",
+                             (shift, shift, public_id, public_id))

@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 ASTRONAUT = REPO / "tests" / "data" / "astronaut.png"
 # Eileen Collins' face in the 512x512 astronaut photo, (left, top, right, bottom), from face_recognition.
 ASTRONAUT_FACE = (175, 76, 265, 166)
+# The mission patch on her suit, (top, right, bottom, left) as dlib's HOG detector boxes it (and the CNN rejects).
+MISSION_PATCH = (335, 215, 425, 126)
 
 
 def tiny_run(directory) -> Path:
@@ -43,10 +45,9 @@ def authors_checkpoint(path, conv_dim=8, seed=0) -> AuthorsGenerator:
     return ref
 
 
-def face_crop(size=128) -> np.ndarray:
-    """The astronaut's face with some margin, resized: an aligned-looking crop for encoding tests."""
+def face_crop(size=128, pad=25) -> np.ndarray:
+    """The astronaut's face with `pad` pixels of margin, resized: an aligned-looking crop for encoding tests."""
     l, t, r, b = ASTRONAUT_FACE
-    pad = 25
     im = Image.open(ASTRONAUT).convert("RGB").crop((l - pad, t - pad, r + pad, b + pad))
     return np.array(im.resize((size, size), Image.BICUBIC))
 

@@ -29,10 +29,30 @@ def _noisy(img, sigma, seed):
     return np.clip(img + r.normal(0, sigma, img.shape), 0, 255).astype(np.uint8)
 
 
+def test_acd_encodes_the_box_face_recognition_detects_as_face_encodings_does():
+    # A loose crop (the face about half its width, as a dataset's centre crop): the whole-crop box misplaces
+    # the landmarks there (squared distance 0.50 to the detected box's encoding); a tight crop gives both alike.
+    loose, tight = face_crop(pad=50), face_crop(pad=10)
+    blank = np.full((128, 128, 3), 128, np.uint8)
+    e, no_face = encode(np.stack([loose, tight, blank]), batch_size=2)
+    # The paper's tool with its defaults: HOG detection, then the encoding of the detected box.
+    for got, crop in zip(e, (loose, tight)):
+        np.testing.assert_allclose(got, face_recognition.face_encodings(crop)[0], atol=1e-6)
+    assert no_face.tolist() == [False, False, True]
+    # A crop with no detected face is encoded whole, as the whole-crop variant encodes every crop.
+    whole, nothing = encode(np.stack([loose, tight, blank]), box="whole-crop")
+    np.testing.assert_allclose(e[2], whole[2], atol=1e-12)
+    assert not nothing.any() and face_recognition.face_encodings(blank) == []
+    # The two boxes give different encodings of the loose crop: the check above can tell them apart.
+    assert acd(e[:1], whole[:1]) > 0.3
+    with pytest.raises(ValueError, match="unknown ACD face box 'face'"):
+        encode(loose[None], box="face")
+
+
 def test_acd_is_zero_for_the_same_image_and_grows_with_noise():
     face = face_crop()
     batch = np.stack([face, face, _noisy(face, 12, 0), _noisy(face, 60, 0)])
-    e = encode(batch, batch_size=3)   # the batch size splits the batch: both dlib calls must agree
+    e, _ = encode(batch, batch_size=3, box="whole-crop")   # the batch size splits the batch: both dlib calls must agree
     # Our batched route matches face_recognition's own call on the whole crop.
     ref = face_recognition.face_encodings(face, known_face_locations=[(0, 128, 128, 0)])[0]
     np.testing.assert_allclose(e[0], ref, atol=1e-6)
@@ -93,6 +113,12 @@ def test_evaluate_identity_generator_scores_like_its_input():
     assert rows["happy"]["expression_accuracy"] == 1.0 and rows["sad"]["expression_accuracy"] == 0.0
     md = markdown(res)
     assert "| **all** |" in md and "stand-in for Face++" in md
+    # The drawn faces are no faces to dlib's detector: every crop falls back to the whole crop, and says so.
+    assert res["acd_box"] == "detected" and res["no_face_inputs"] == 3 and o["no_face_outputs"] == 6
+    assert "ACD (detected) ↓" in md and "No face detected in 3 of 3 inputs and 6 of 6 outputs" in md
+    whole = evaluate(G, data, targets, max_faces=3, progress=False, acd_box="whole-crop")
+    assert whole["overall"]["acd"] == o["acd"] and whole["no_face_inputs"] is None
+    assert "ACD (whole-crop) ↓" in markdown(whole) and "No face detected" not in markdown(whole)
 
 
 def _fer_blob(net):

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
@@ -18,6 +19,10 @@ def test_onnx_export_matches_the_authors_module_at_any_batch(tmp_path, capsys):
     assert main(["--checkpoint", str(ckpt), "--onnx", str(onnx_path), "--image-size", "32", "--check-batch", "5"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["max_abs_diff"] < 1e-4 and set(report["per_batch"]) == {"1", "5"}
+    # The crop the model expects rides along: a file of theirs with no record of its own gets our default crop.
+    meta = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    assert meta["usgan.crop.eye_y"] == "0.42" and meta["usgan.crop.eye_gap"] == "0.34"
+    assert report["checkpoint"] == str(ckpt)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     assert sess.get_inputs()[0].shape[0] == sess.get_inputs()[1].shape[0] == "batch"
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1

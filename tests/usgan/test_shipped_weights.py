@@ -4,8 +4,10 @@ import json
 import pytest
 import torch
 
-from usgan.checkpoints import SHIPPED_G, load_generator
-from usgan.cli_common import UsageError, checkpoint_or_shipped
+import dataclasses
+
+from usgan import weights as named
+from usgan.checkpoints import SHIPPED_G, load_generator, load_weights
 from usgan.config import preset
 from usgan.data.synthetic import render_face
 from usgan.evaluate import main as evaluate_main
@@ -39,17 +41,17 @@ def test_synthesize_and_evaluate_run_without_a_checkpoint(tmp_path):
     render_face(5, "neutral", size=128).save(tmp_path / "face.png")
     assert synthesize_main(["--input", str(tmp_path / "face.png"), "--crop", "center", "--expression", "happy",
                             "--out", str(tmp_path / "syn")]) == 0
-    assert json.loads((tmp_path / "syn" / "synthesize.json").read_text())["checkpoint"] == str(SHIPPED_G)
+    assert json.loads((tmp_path / "syn" / "synthesize.json").read_text())["checkpoint"] == "demo"
     assert evaluate_main(["--data", "synthetic", "--set", "data.synthetic_identities=14", "--set",
                           f"data.cache_dir={tmp_path / 'cache'}", "--max-faces", "2", "--targets", "happy",
                           "--quiet", "--out", str(tmp_path / "eval")]) == 0
-    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["checkpoint"] == str(SHIPPED_G)
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["checkpoint"] == "demo"
 
 
-def test_no_checkpoint_and_no_shipped_weights_is_a_one_line_error(monkeypatch, tmp_path):
-    monkeypatch.setattr("usgan.cli_common.SHIPPED_G", tmp_path / "missing-G.ckpt")
-    with pytest.raises(UsageError, match="no --checkpoint given and no shipped demo weights"):
-        checkpoint_or_shipped(None)
+def test_no_checkpoint_and_no_shipped_weights_is_a_one_line_error(monkeypatch):
+    monkeypatch.setitem(named.KNOWN, "demo", dataclasses.replace(named.KNOWN["demo"], file="missing-G.ckpt"))
+    with pytest.raises(named.WeightsError, match="the shipped demo weights are missing .* reinstall usgan-toolkit"):
+        load_weights(None)
 
 
 def test_the_photo_page_opens_with_the_shipped_weights(monkeypatch):
@@ -60,7 +62,8 @@ def test_the_photo_page_opens_with_the_shipped_weights(monkeypatch):
     monkeypatch.delenv("USGAN_APP_WEIGHTS", raising=False)
     at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "usgan" / "app.py"), default_timeout=120).run()
     assert not at.exception
-    assert at.text_input[0].value == str(SHIPPED_G) and at.file_uploader
+    assert at.radio(key="weights").value == "demo" and at.file_uploader and not at.text_input
+    assert "synthetic cartoon faces only" in at.info[0].value
 
 
 def test_a_runs_plain_g_file_loads_as_the_network_that_was_trained(tmp_path):

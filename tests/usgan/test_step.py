@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from usgan.config import preset
+from usgan.config import ConfigError, preset, validate
 from usgan.losses import USGANLoss, gradient_penalty
-from usgan.step import Engine, linear_decay_lr
+from usgan.step import Engine, authors_lr, linear_decay_lr
 
 
 def _batch(cfg, n=4, seed=0):
@@ -57,6 +57,44 @@ def test_linear_decay_reaches_zero():
     lrs = [linear_decay_lr(1e-4, i, 200_000, 100_000) for i in (0, 99_999, 100_000, 150_000, 199_999, 200_000)]
     assert lrs[:3] == [1e-4, 1e-4, 1e-4]
     assert lrs[3] == pytest.approx(5e-5) and lrs[4] == pytest.approx(1e-9) and lrs[5] == 0.0
+
+
+def _authors_rates(base, num_iters, num_iters_decay, lr_update_step):
+    """The rate each iteration of the authors' solver trains with, their update written out (and the final one)."""
+    lr, rates = base, []
+    for i in range(num_iters):
+        rates.append(lr)
+        if (i + 1) % lr_update_step == 0 and (i + 1) > (num_iters - num_iters_decay):
+            lr -= (base / float(num_iters_decay))
+    return rates + [lr]
+
+
+def test_authors_schedule_is_their_arithmetic():
+    at = lambda i: authors_lr(1e-4, i, 200_000, 100_000, 5_000)  # noqa: E731
+    # Nothing is subtracted until after iteration 105,000 of their 1-based count; twenty times 1e-9 by the end.
+    assert at(100_000) == 1e-4 and at(104_999) == 1e-4
+    assert at(105_000) == 1e-4 - 1e-9
+    assert at(199_999) == pytest.approx(1e-4 - 19e-9, rel=1e-12) and at(200_000) == pytest.approx(0.9998e-4, rel=1e-12)
+    assert at(200_000) == _authors_rates(1e-4, 200_000, 100_000, 5_000)[-1]     # the same float subtractions
+    for args in ((10, 10, 2), (10, 3, 2), (11, 5, 3), (7, 7, 1), (100, 37, 5), (20, 0, 5)):
+        assert [authors_lr(2e-4, i, *args) for i in range(args[0] + 1)] == _authors_rates(2e-4, *args), args
+
+
+def test_the_schedule_setting_reaches_the_optimizers():
+    for name, schedule in (("paper", "authors"), ("stargan", "authors"), ("demo", "linear"), ("tiny", "linear")):
+        assert preset(name).optim.lr_schedule == schedule, name
+    cfg = preset("tiny", optim__num_iters=8, optim__num_iters_decay=6, optim__lr_update_step=2,
+                 optim__n_critic=1, model__image_size=32, model__d_repeat_num=5)
+    x, y = _batch(cfg)
+    for schedule, expected in (("authors", _authors_rates(cfg.optim.g_lr, 8, 6, 2)[:8]),
+                               ("linear", [linear_decay_lr(cfg.optim.g_lr, i, 8, 6) for i in range(8)])):
+        cfg.optim.lr_schedule = schedule
+        e = Engine.build(cfg)
+        seen = [e.train_step(x, y)["lr"] for _ in range(8)]
+        assert seen == expected and e.d_opt.param_groups[0]["lr"] == expected[-1], schedule
+    assert expected[-1] > 0 and linear_decay_lr(cfg.optim.g_lr, 8, 8, 6) == 0.0    # linear ends at 0
+    with pytest.raises(ConfigError, match="optim.lr_schedule must be one of authors, linear, not 'cosine'"):
+        validate(preset("paper", optim__lr_schedule="cosine"))
 
 
 def test_state_dict_round_trip_continues_identically():

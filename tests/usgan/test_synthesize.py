@@ -10,10 +10,14 @@ from PIL import Image
 from usgan.authors_reference import authors_all_expressions
 from usgan.run_outputs import to_uint8
 from usgan.synthesize import main, synthesize_photo
+from usgan import weights as named
 from usgan.checkpoints import load_generator
+from usgan.data.synthetic import SYNTHETIC_CROP
+from usgan.faces import find_faces
 
-from .eval_helpers import (ASTRONAUT, ASTRONAUT_FACE, assert_main_error, assert_one_line_error, authors_checkpoint,
-                           run_cli, run_main, tiny_run)
+from .eval_helpers import (ASTRONAUT, ASTRONAUT_FACE, MISSION_PATCH, assert_main_error, assert_one_line_error,
+                           authors_checkpoint, run_cli, run_main, tiny_run)
+from .weights_helpers import authors_in_cache, weights_dir  # noqa: F401 - a fixture
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +36,20 @@ def _touched_region(faces, size, shape):
     return mask
 
 
-def test_astronaut_face_changes_and_far_pixels_stay(tiny_ckpt, tmp_path):
-    assert main(list(map(str, ["--checkpoint", tiny_ckpt, "--input", ASTRONAUT, "--expression", "happy", "--out", tmp_path]))) == 0
+@pytest.mark.parametrize("weights", ["our run", "authors"])
+def test_astronaut_face_changes_and_far_pixels_stay(tiny_ckpt, weights_dir, tmp_path, weights):
+    """Our tiny run (64 px, the synthetic set's crop) and the authors' layout (128 px, their tight crop), as a user
+    runs them: the face changes, the mission patch and everything away from the face stay bit-identical."""
+    if weights == "authors":
+        authors_in_cache(weights_dir)
+        proc = run_cli("usgan.synthesize", "--checkpoint", "authors", "--input", ASTRONAUT, "--expression", "happy",
+                       "--out", tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "Made with the 'authors' weights (usgan_87_G.ckpt), trained on KDEF + RaFD + CFEE" in proc.stdout
+    else:
+        assert main(list(map(str, ["--checkpoint", tiny_ckpt, "--input", ASTRONAUT, "--expression", "happy", "--out",
+                                   tmp_path]))) == 0
+    size = 128 if weights == "authors" else 64
     before = np.array(Image.open(ASTRONAUT).convert("RGB")).astype(int)
     after = np.array(Image.open(tmp_path / "astronaut_happy.png")).astype(int)
     assert after.shape == before.shape
@@ -41,13 +57,21 @@ def test_astronaut_face_changes_and_far_pixels_stay(tiny_ckpt, tmp_path):
     cx, cy = (l + r) // 2, (t + b) // 2
     centre = np.abs(after - before)[cy - 20:cy + 20, cx - 20:cx + 20]
     assert centre.mean() > 5, "the face centre should change under an untrained generator"
-    report = json.loads((tmp_path / "synthesize.json").read_text())["photos"][0]
+    job = json.loads((tmp_path / "synthesize.json").read_text())
+    geometry = named.KNOWN["authors"].crop if weights == "authors" else SYNTHETIC_CROP
+    report = job["photos"][0]
     assert len(report["faces"]) == 1, "the mission patch on her suit is not a face"
-    touched = _touched_region(report["faces"], 64, before.shape)
+    assert job["crop_geometry"] == geometry.to_dict()    # and the face was cut (and pasted back) with it:
+    photo = Image.open(ASTRONAUT).convert("RGB")
+    want = find_faces(photo, size, geometry=geometry)[0].matrix.round(4)
+    assert np.allclose(report["faces"][0]["crop_to_photo"], want)
+    touched = _touched_region(report["faces"], size, before.shape)
     assert touched[cy, cx] and (~touched).mean() > 0.5
     assert np.array_equal(after[~touched], before[~touched]), "pixels away from the faces must stay untouched"
+    t, r, b, l = MISSION_PATCH
+    assert np.array_equal(after[t:b, l:r], before[t:b, l:r]), "the mission patch must stay untouched"
     grid = Image.open(tmp_path / "astronaut_face0_grid.png")
-    assert grid.size == (64 * 8, 64)
+    assert grid.size == (size * 8, size)
 
 
 def test_authors_state_dict_gives_their_images(tmp_path):

@@ -49,6 +49,8 @@ def test_two_ddp_workers_stay_identical(local_ray, tmp_path):
     assert result.error is None
     assert result.metrics["iteration"] == cfg.optim.num_iters
     assert result.metrics["rank_param_spread"] == 0.0      # G and D parameters equal on both ranks
+    # optim.batch_size is the global batch: the two workers' steps together took exactly that many images.
+    assert result.metrics["global_batch"] == cfg.optim.batch_size == 4
     ckpt = result.checkpoint.path
     sd = torch.load(f"{ckpt}/{cfg.optim.num_iters}-G.ckpt")
     assert "main.9.main.0.weight" in sd                    # the authors' plain state-dict layout

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import torch
 
+from .align import CropGeometry
 from .cache import build_cache
 from .expressions import EXPRESSIONS
 from .readers import DatasetError, ReadLog, Record, read_expression_folders, read_source
 from .split import split_subjects, stratified, write_split
-from .synthetic import materialize
+from .synthetic import SYNTHETIC_CROP, materialize
 
-__all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "read_sources", "gather_records"]
+__all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "read_sources", "gather_records", "training_crop"]
 
 
 def read_sources(data_cfg, skip_bad: bool = False, progress: bool = True, keep_going: bool = False) -> list[ReadLog]:
@@ -40,6 +41,14 @@ def read_sources(data_cfg, skip_bad: bool = False, progress: bool = True, keep_g
             log.error = str(e)
         logs.append(log)
     return logs
+
+
+def training_crop(data_cfg) -> CropGeometry:
+    """Where the eyes sit in the crops a run trains on: the synthetic set's drawing, else what alignment targets."""
+    if not data_cfg.align_faces and all(s.strip().lower() == "synthetic" for s in data_cfg.sources):
+        return SYNTHETIC_CROP
+    # Centre-cropped photo sets have no single geometry; data.align_eyes is the one their faces are aligned to.
+    return CropGeometry(*data_cfg.align_eyes)
 
 
 def gather_records(data_cfg, skip_bad: bool = False, progress: bool = True) -> list[Record]:
@@ -119,7 +128,7 @@ def face_data(logs: list[ReadLog], data_cfg, image_size: int, split_file=None, s
     """Cache and split the records the sources' logs hold."""
     records = [r for log in logs for r in log.records]
     images, labels, records = build_cache(records, image_size, data_cfg.cache_dir, data_cfg.align_faces, skip_bad,
-                                          progress)
+                                          progress, training_crop(data_cfg))
     train_s, test_s = split_subjects(records, data_cfg.test_fraction, data_cfg.split_seed)
     if split_file:
         Path(split_file).parent.mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,31 @@ anything edits it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from PIL import Image
 
-# Where the eye centres land in an aligned square crop, as fractions of its side (close to KDEF's framing).
-EYE_Y, EYE_GAP = 0.42, 0.34
+
+@dataclass(frozen=True)
+class CropGeometry:
+    """Where a square face crop puts the two eye centres, as fractions of its side (centred horizontally)."""
+    eye_y: float      # height of the eye line, from the top
+    eye_gap: float    # distance between the eye centres
+
+    def __post_init__(self):
+        if not (0 < self.eye_y < 1 and 0 < self.eye_gap < 1):
+            raise ValueError(f"crop geometry eye_y={self.eye_y}, eye_gap={self.eye_gap}: both must be between 0 and 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"eyes at {self.eye_y * 100:.3g} % of the height, {self.eye_gap * 100:.3g} % of the side apart"
+
+
+# Our own alignment's default, close to KDEF's framing. Each model's own geometry travels with its weights.
+DEFAULT_CROP = CropGeometry(eye_y=0.42, eye_gap=0.34)
 # The CNN confirms a detection on a square window twice the box's side, resized so the face spans ~100 px
 # (its detector's smallest face is 80 px).
 CONFIRM_WINDOW = 200
@@ -30,15 +48,15 @@ class AlignedFace:
     eyes: np.ndarray           # (2, 2) left and right eye centres in the photo, what video tracking smooths
 
 
-def _crop_transform(left_eye, right_eye, size):
-    """Similarity transform (crop -> photo) that puts the two eye centres at the canonical spots."""
+def _crop_transform(left_eye, right_eye, size, geometry: CropGeometry):
+    """Similarity transform (crop -> photo) that puts the two eye centres where the geometry says."""
     le, re = np.asarray(left_eye, float), np.asarray(right_eye, float)
     d = re - le
-    scale = np.hypot(*d) / (EYE_GAP * size)
+    scale = np.hypot(*d) / (geometry.eye_gap * size)
     angle = np.arctan2(d[1], d[0])
     cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
     eyes_mid = (le + re) / 2
-    crop_mid = np.array([size / 2, EYE_Y * size])
+    crop_mid = np.array([size / 2, geometry.eye_y * size])
     rot = np.array([[cos, -sin], [sin, cos]])
     t = eyes_mid - rot @ crop_mid
     return np.hstack([rot, t[:, None]])
@@ -49,9 +67,10 @@ def eye_centres(landmarks: dict) -> np.ndarray:
     return np.array([np.mean(landmarks["left_eye"], axis=0), np.mean(landmarks["right_eye"], axis=0)])
 
 
-def align_eyes(photo: Image.Image, eyes: np.ndarray, size: int = 128) -> tuple[Image.Image, np.ndarray]:
-    """Crop + rotate + scale so the eyes sit where they do in training crops; returns crop and crop->photo map."""
-    m = _crop_transform(eyes[0], eyes[1], size)
+def align_eyes(photo: Image.Image, eyes: np.ndarray, size: int = 128,
+               geometry: CropGeometry = DEFAULT_CROP) -> tuple[Image.Image, np.ndarray]:
+    """Crop + rotate + scale so the eyes sit where the model's crops have them; returns crop and crop->photo map."""
+    m = _crop_transform(eyes[0], eyes[1], size, geometry)
     crop = photo.transform((size, size), Image.AFFINE, data=m.flatten().tolist(), resample=Image.BICUBIC)
     return crop, m
 
@@ -123,13 +142,13 @@ def confirmed(photo: Image.Image, box: tuple) -> bool:
 
 
 def detect_faces(photo: Image.Image, size: int = 128, upsample: int = 1, max_side: int = 1600,
-                 model: str = "hog") -> list[AlignedFace]:
-    """Every face in the photo, aligned; HOG detections must also convince the CNN (model="cnn" uses it alone)."""
+                 model: str = "hog", geometry: CropGeometry = DEFAULT_CROP) -> list[AlignedFace]:
+    """Every face in the photo, aligned to the geometry; HOG hits must also convince the CNN (model="cnn": it alone)."""
     photo = photo.convert("RGB")
     faces = []
     for c in candidates(photo, upsample, max_side, model):
         if model == "cnn" or confirmed(photo, c.box):
-            faces.append(AlignedFace(*align_eyes(photo, c.eyes, size), c.box, c.eyes))
+            faces.append(AlignedFace(*align_eyes(photo, c.eyes, size, geometry), c.box, c.eyes))
     return faces
 
 

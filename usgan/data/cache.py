@@ -13,13 +13,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .align import center_crop, detect_faces
+from .align import DEFAULT_CROP, CropGeometry, center_crop, detect_faces
 from .readers import DatasetError, Record
 
 CACHE_VERSION = 2  # 2: aligned crops come only from CNN-confirmed faces (usgan/data/align.py)
 
 
-def load_image(path, size: int, align: bool = False) -> np.ndarray:
+def load_image(path, size: int, align: bool = False, geometry: CropGeometry = DEFAULT_CROP) -> np.ndarray:
     """One dataset image as (3, size, size) uint8: EXIF-upright, RGB, aligned or centre-cropped."""
     try:
         with Image.open(path) as im:
@@ -30,27 +30,29 @@ def load_image(path, size: int, align: bool = False) -> np.ndarray:
         raise DatasetError(f"cannot read image {path} ({type(e).__name__}: {e}); replace or remove the file, "
                            "or pass --skip-bad") from None
     if align:
-        faces = detect_faces(im, size)
+        faces = detect_faces(im, size, geometry=geometry)
         crop = faces[0].crop if faces else center_crop(im, size)
     else:
         crop = center_crop(im, size)
     return np.asarray(crop, dtype=np.uint8).transpose(2, 0, 1).copy()
 
 
-def _key(records: list[Record], size: int, align: bool) -> str:
-    h = hashlib.sha1(f"v{CACHE_VERSION}|{size}|{align}".encode())
+def _key(records: list[Record], size: int, align: bool, geometry: CropGeometry = DEFAULT_CROP) -> str:
+    # The default geometry adds nothing, so caches written before the geometry was a setting stay valid.
+    crop = f"|{geometry.eye_y}|{geometry.eye_gap}" if align and geometry != DEFAULT_CROP else ""
+    h = hashlib.sha1(f"v{CACHE_VERSION}|{size}|{align}{crop}".encode())
     for r in records:
         st = os.stat(r.path)
         h.update(f"{r.path}|{r.label}|{r.subject}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 
 
-def build_cache(records: list[Record], size: int, cache_dir="data_cache", align=False, skip_bad=False,
-                progress=True) -> tuple[torch.Tensor, torch.Tensor, list[Record]]:
+def build_cache(records: list[Record], size: int, cache_dir="data_cache", align=False, skip_bad=False, progress=True,
+                geometry: CropGeometry = DEFAULT_CROP) -> tuple[torch.Tensor, torch.Tensor, list[Record]]:
     """Images, labels and the records actually kept (corrupt files are dropped only with skip_bad)."""
     cache_dir = Path(cache_dir).expanduser()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"images-{size}px-{_key(records, size, align)}.pt"
+    path = cache_dir / f"images-{size}px-{_key(records, size, align, geometry)}.pt"
     if path.is_file():
         blob = torch.load(path, weights_only=False)
         return blob["images"], blob["labels"], [Record(**r) for r in blob["records"]]
@@ -59,7 +61,7 @@ def build_cache(records: list[Record], size: int, cache_dir="data_cache", align=
 
     def one(r):
         try:
-            return load_image(r.path, size, align)
+            return load_image(r.path, size, align, geometry)
         except DatasetError as e:
             if skip_bad:
                 return e

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_check(cfg, skip_bad: bool = False, out=None, progress: bool = True) -> dict:
     """The data report of cfg's sources, with the contact sheet written to `out` (none when out is None)."""
     from . import face_data, read_sources
+    from .align import CropGeometry
     from .contact_sheet import contact_sheet
     from .report import data_report
 
@@ -49,7 +50,9 @@ def run_check(cfg, skip_bad: bool = False, out=None, progress: bool = True) -> d
                           "cache_dir": cfg.data.cache_dir}
     report["contact_sheet"] = None
     if out is not None and data is not None:
-        report["contact_sheet"] = contact_sheet(data, Path(out) / SHEET, cfg.data.align_faces)
+        # The aligned row previews data.align_faces, so it uses the eye geometry that setting would.
+        report["contact_sheet"] = contact_sheet(data, Path(out) / SHEET, cfg.data.align_faces,
+                                                CropGeometry(*cfg.data.align_eyes))
     return report
 
 

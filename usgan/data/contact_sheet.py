@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from .align import DEFAULT_CROP, CropGeometry
 from .expressions import EXPRESSIONS
 
 TILE = 128      # pixels per face on the sheet
@@ -30,13 +31,13 @@ def pick(data, log) -> dict[int, int]:
     return chosen
 
 
-def aligned_crop(path: str) -> Image.Image | None:
+def aligned_crop(path: str, geometry: CropGeometry = DEFAULT_CROP) -> Image.Image | None:
     """The photo's first face aligned as data.align_faces would crop it; None when no face is found."""
     from .align import detect_faces
 
     with Image.open(path) as im:
         photo = ImageOps.exif_transpose(im).convert("RGB")
-    faces = detect_faces(photo, TILE)
+    faces = detect_faces(photo, TILE, geometry=geometry)
     return faces[0].crop if faces else None
 
 
@@ -53,7 +54,7 @@ def _fit(draw, text: str, font, width: int) -> str:
     return "..." + text
 
 
-def contact_sheet(data, path, align_faces: bool = False) -> dict:
+def contact_sheet(data, path, align_faces: bool = False, geometry: CropGeometry = DEFAULT_CROP) -> dict:
     """Write the sheet; returns its path, each cell's source, expression, file and whether a face was aligned."""
     font = ImageFont.load_default(12)
     aligner, both = "face_recognition", not align_faces
@@ -82,7 +83,7 @@ def contact_sheet(data, path, align_faces: bool = False) -> dict:
             draw.text((x + 2, y + TEXT + TILE + 1), _fit(draw, shown, font, TILE), fill="black", font=font)
             cell = {"source": log.spec, "expression": EXPRESSIONS[label], "file": file}
             if both:
-                face = aligned_crop(file)
+                face = aligned_crop(file, geometry)
                 ya = y + TEXT + TILE + TEXT
                 if face is None:
                     draw.rectangle([x, ya, x + TILE - 1, ya + TILE - 1], fill=(200, 200, 200))

@@ -1,13 +1,17 @@
 """Identity metrics from face_recognition (dlib) 128-D encodings: the paper's ACD and a local verification score.
 
     from usgan.metrics.identity import encode, acd, local_verification_score
-    e_in, e_out = encode(inputs_uint8), encode(outputs_uint8)      # (N, 128) each, batched through dlib
+    (e_in, no_face_in), (e_out, _) = encode(inputs_uint8), encode(outputs_uint8)   # (N, 128) and (N,) each
     acd(e_in, e_out)                                               # mean squared distance, lower is better
     local_verification_score(e_in, e_out)                          # mean/std of a 0-100 likeness score
 
-The whole image is passed as the known face location, as the images are already aligned face crops; dlib
-then places its 5 landmarks inside it and encodes, exactly as `face_recognition.face_encodings(img,
-known_face_locations=[(0, w, h, 0)])` does (the tests check the two agree).
+Where the face box comes from (`box`, named in every table that reports ACD):
+- "detected" (the default): as `face_recognition.face_encodings(img)[0]` computes it, the paper's tool called
+  with its defaults: dlib's HOG detector (upsampling once) finds the face, the 5 landmarks are placed in its
+  first box, and that is encoded. A crop where it finds no face is encoded whole instead and counted, so a
+  table can say how many there were (face_encodings itself would return nothing for it).
+- "whole-crop": the whole crop is the box, as `face_encodings(img, known_face_locations=[(0, w, h, 0)])`.
+The tests check both against face_recognition's own calls.
 
 The verification score is a LOCAL STAND-IN for the paper's Face++ FVS, which is a web service that cannot be
 reached from here. Its mapping from encoding distance d (plain, not squared) to 0-100 is a logistic curve
@@ -29,6 +33,11 @@ import torch
 SAME_PERSON_DISTANCE = 0.6      # face_recognition's default tolerance in compare_faces
 SCORE_SCALE = 0.1               # width of the logistic; see the module docstring
 LOCAL_FVS_LABEL = "local verification score (stand-in for Face++ FVS, not comparable to it)"
+ACD_BOXES = {
+    "detected": "face box from face_recognition's HOG detector, as face_encodings(img) by default; "
+                "crops without a detected face encoded whole",
+    "whole-crop": "the whole crop as the face box",
+}
 
 
 def _as_hwc_uint8(images) -> list[np.ndarray]:
@@ -43,24 +52,36 @@ def _as_hwc_uint8(images) -> list[np.ndarray]:
     return [np.ascontiguousarray(a) for a in arr]
 
 
-def encode(images, batch_size: int = 32, progress=None) -> np.ndarray:
-    """128-D encodings of face crops, (N, 128) float64; each crop is taken whole as the face box."""
+def check_box(box: str) -> str:
+    if box not in ACD_BOXES:
+        raise ValueError(f"unknown ACD face box {box!r}; choose one of: {', '.join(ACD_BOXES)}")
+    return box
+
+
+def encode(images, batch_size: int = 32, progress=None, box: str = "detected") -> tuple[np.ndarray, np.ndarray]:
+    """128-D encodings of face crops, (N, 128) float64, and (N,) bool: True where no face was detected and the
+    crop was encoded whole (always False for box="whole-crop", where nothing is detected)."""
     from ..face_lib import dlib, face_api as fr
 
+    check_box(box)
     imgs = _as_hwc_uint8(images)
-    out = np.zeros((len(imgs), 128))
+    out, no_face = np.zeros((len(imgs), 128)), np.zeros(len(imgs), dtype=bool)
     for s in range(0, len(imgs), batch_size):
         chunk = imgs[s:s + batch_size]
-        # Same box as face_recognition's _css_to_rect((0, w, h, 0)), so results match face_encodings exactly.
-        shapes = [dlib.full_object_detections([fr.pose_predictor_5_point(im, dlib.rectangle(0, 0, im.shape[1],
-                                                                                          im.shape[0]))])
-                  for im in chunk]
+        boxes = []
+        for i, im in enumerate(chunk):
+            # face_encodings hands the detector's raw rectangles (not trimmed to the image) to the landmarks.
+            found = fr.face_detector(im, 1) if box == "detected" else []
+            no_face[s + i] = box == "detected" and len(found) == 0
+            # Else the same box as face_recognition's _css_to_rect((0, w, h, 0)): the whole crop.
+            boxes.append(found[0] if len(found) else dlib.rectangle(0, 0, im.shape[1], im.shape[0]))
+        shapes = [dlib.full_object_detections([fr.pose_predictor_5_point(im, b)]) for im, b in zip(chunk, boxes)]
         # num_jitters=1 is face_encodings' default; dlib treats it as "no jitter".
         descriptors = fr.face_encoder.compute_face_descriptor(chunk, shapes, 1)
         out[s:s + len(chunk)] = np.array([np.array(d[0]) for d in descriptors])
         if progress is not None:
             progress.update(len(chunk))
-    return out
+    return out, no_face
 
 
 def squared_distances(e_a: np.ndarray, e_b: np.ndarray) -> np.ndarray:

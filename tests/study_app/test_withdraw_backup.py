@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-from study_helpers import answer_all, prolific_fields, spec_for
 
 from study_app import enrolment
 from study_app.backup import backup
@@ -13,6 +12,8 @@ from study_app.build import build_study
 from study_app.db import StudyDB
 from study_app.settings import CATCH_LABEL, REPO_ROOT
 from study_app.withdraw import withdraw
+
+from .study_helpers import age, answer_all, prolific_fields, spec_for
 
 STUDY_ID = "0123456789abcdef01234567"
 PIDS = ("aaaaaaaaaaaaaaaaaaaaaaa1", "bbbbbbbbbbbbbbbbbbbbbbb2", "ccccccccccccccccccccccc3")
@@ -85,12 +86,10 @@ def test_withdraw_deletes_one_participant_keeps_the_others_and_the_analysis_runs
 def test_a_slot_held_twice_is_not_freed_by_withdrawing_one_holder(db, stimuli, tmp_path):
     sid = build_study(spec_for(stimuli, tmp_path / "s", slot_timeout_minutes=30), db)
     back = enrolment.enroll(db, sid, "back")
-    con = sqlite3.connect(db.path)
-    con.execute("UPDATE participants SET consented_at = datetime(consented_at, '-40 minutes'), "
-                "last_seen_at = datetime(last_seen_at, '-40 minutes')")
-    con.commit()
+    age(db, 40)
     answer_all(db, enrolment.enroll(db, sid, "newer"), pick=right)  # took the quiet participant's slot 0
     answer_all(db, back, pick=right)  # ... who came back and started before the newcomer finished
+    con = sqlite3.connect(db.path)
     assert con.execute("SELECT public_id, slot FROM participants ORDER BY public_id").fetchall() == [
         ("back", 0), ("newer", 0)]
     done = withdraw(db, "test", "back")

@@ -5,13 +5,14 @@ import subprocess
 import sys
 
 import pytest
-from study_helpers import answer_all, prolific_fields, spec_for
 
 from study_app import enrolment
 from study_app import participation as part
 from study_app.build import build_study
 from study_app.reports import main as reports_main
 from study_app.settings import CATCH_LABEL, REPO_ROOT
+
+from .study_helpers import answer_all, prolific_fields, spec_for
 
 STUDY_ID = "0123456789abcdef01234567"
 # Who did what, by Prolific id: (their submission's status on Prolific, screens answered; None: all).

@@ -8,12 +8,13 @@ import sys
 
 import pandas as pd
 import pytest
-from study_helpers import answer_all, make_stimuli
 
 from study_app import enrolment, routing
 from study_app import participation as part
 from study_app.db import StudyDB
 from study_app.settings import CATCH_LABEL, REPO_ROOT
+
+from .study_helpers import answer_all, make_stimuli
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

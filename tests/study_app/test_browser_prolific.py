@@ -8,13 +8,14 @@ import sys
 import urllib.parse
 
 import pytest
-from browser_helpers import Server, answer_screen, rows, settle, wait_screen
-from study_helpers import prolific_fields, spec_for
 
 from study_app.build import build_study
 from study_app.db import StudyDB
 from study_app.routing import INVALID_LINK
 from study_app.settings import REPO_ROOT, SERVER_ERROR
+
+from .browser_helpers import Server, answer_screen, rows, settle, wait_screen
+from .study_helpers import prolific_fields, spec_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(240)]
 

@@ -5,8 +5,9 @@ import urllib.request
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_helpers import Server, answer_screen, fill, image_srcs, rows, settle, wait_screen
-from study_helpers import METHODS, make_stimuli
+
+from .browser_helpers import Server, answer_screen, fill, image_srcs, rows, settle, wait_screen
+from .study_helpers import METHODS, make_stimuli
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(180)]
 

@@ -5,14 +5,15 @@ import re
 import urllib.parse
 
 import pytest
-from browser_helpers import Server, answer_screen, rows, settle, wait_screen
-from study_helpers import prolific_fields, spec_for
 
 from study_app import enrolment, information
 from study_app.build import build_study
 from study_app.db import StudyDB
 from study_app.enrolment import FULL, OVER_LIMIT
 from study_app.settings import CATCH_QUESTION_TEXT, SERVER_ERROR
+
+from .browser_helpers import Server, answer_screen, rows, settle, wait_screen
+from .study_helpers import prolific_fields, spec_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(300)]
 

@@ -1,12 +1,10 @@
 """The admin page's brake on guessing, its open / pause / close buttons, and the participants export command."""
 
 import sqlite3
-import time
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from study_helpers import ADMIN, answer_all, new_app, spec_for
 
 from study_app import admin_auth, enrolment
 from study_app.build import build_study
@@ -14,6 +12,8 @@ from study_app.db import StudyDB
 from study_app.enrolment import NOT_OPEN
 from study_app.reports import main as reports_main
 from study_app.settings import CATCH_LABEL
+
+from .study_helpers import ADMIN, answer_all, new_app, spec_for
 
 SECRET = "s3cret-admin"
 
@@ -25,7 +25,7 @@ def built(monkeypatch, tmp_path, stimuli):
     monkeypatch.setenv("USGAN_STUDY_DB", str(path))
     monkeypatch.setenv("USGAN_STUDY_ADMIN_SECRET", SECRET)
     monkeypatch.delenv("USGAN_STUDY_DEMO", raising=False)
-    monkeypatch.setattr(admin_auth, "THROTTLE", admin_auth.Throttle(limit=3, window_s=60))
+    monkeypatch.setattr(admin_auth, "THROTTLE", admin_auth.Throttle(limit=3, clock=lambda: 0.0))  # no guess ever ages
     db = StudyDB(path)
     build_study(spec_for(stimuli, tmp_path / "s", name="s1", failed_checks_code="NOPE"), db)
     yield db
@@ -49,12 +49,16 @@ def test_wrong_secrets_are_braked_even_across_sessions(built):
 
 
 def test_the_brake_forgets_old_failures():
-    brake = admin_auth.Throttle(limit=2, window_s=0.2)
+    now = [0.0]
+    brake = admin_auth.Throttle(limit=2, window_s=60, clock=lambda: now[0])
     brake.failed()
+    now[0] = 30.0
     brake.failed()
     assert brake.blocked()
-    time.sleep(0.3)
+    now[0] = 61.0  # the first guess has left the window, the second has not
     assert not brake.blocked()
+    brake.failed()
+    assert brake.blocked()
 
 
 def test_pause_and_close_from_the_admin_page(built):

@@ -8,12 +8,13 @@ import sys
 import pytest
 import yaml
 from PIL import Image
-from study_helpers import CONSENT_MD, METHODS, make_stimuli, spec_for
 
 from study_app.build import StudyBuildError, build_study, main
 from study_app.db import StudyDB
 from study_app.models import Candidate, Item, Study
 from study_app.settings import CATCH_LABEL, REPO_ROOT
+
+from .study_helpers import CONSENT_MD, METHODS, consent_and_start, make_stimuli, new_app, spec_for
 
 
 def test_build_records_manifest_and_uniform_random_files(db, stimuli, tmp_path):
@@ -166,7 +167,6 @@ def test_two_files_for_one_image_are_refused_not_collapsed(tmp_path):
 
 
 def test_a_bundle_moves_and_is_served_from_its_new_place(stimuli, tmp_path, monkeypatch):
-    from study_helpers import consent_and_start, new_app
     args = ["--bundle", str(tmp_path / "made" / "s1"), "--inputs", str(stimuli / "inputs"), "--name", "s1",
             "--expressions", "happy,sad", "--catch-trials", "1", "--exclude-after-failed-checks", "1"]
     for m in METHODS:

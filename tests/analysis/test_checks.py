@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_helpers import make_study_db, run_cli
 
 from analysis.checks import contrasts, position_bias
 from analysis.preferences import build_report, format_text
 from analysis.simulate import METHODS, simulate_study
 from analysis.stats import cluster_bootstrap, holm
 from analysis.votes import VoteDataError, apply_exclusions, validate
+
+from .analysis_helpers import make_study_db, run_cli
 
 
 def one_failure_each(votes: pd.DataFrame, participants: list[str]) -> pd.DataFrame:

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from study_helpers import (ADMIN, METHODS, answer, assert_no_method_names, consent_and_start, make_stimuli, new_app,
-                           proto_texts, screen_text)
 
 from study_app.db import StudyDB
 from study_app.demo import ensure_demo_study
 from study_app.routing import INVALID_LINK
+
+from .study_helpers import (ADMIN, METHODS, answer, assert_no_method_names, consent_and_start, make_stimuli, new_app,
+                            proto_texts, screen_text)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import sqlite3
 
 import pytest
 import yaml
-from study_helpers import CONSENT_MD, METHODS, answer, build_into, consent_and_start, new_app, prolific_fields
 
 from study_app import enrolment, information
 from study_app import participation as part
@@ -17,22 +16,11 @@ from study_app.enrolment import FULL, OVER_LIMIT, TOOK_PART, NotEnrolling
 from study_app.reports import main as reports_main
 from study_app.spec import DEFAULT_SECONDS_PER_SCREEN
 
+from .study_helpers import CONSENT_MD, METHODS, age, answer, build_into, consent_and_start, new_app, prolific_fields
+
 STUDY_ID = "0123456789abcdef01234567"
 PID = "5f8e1c2b9a7d3e4f5a6b7c8d"
 DEBRIEF = "# Thank you\n\nThe edits came from four methods; we compare them. Contact: a.researcher@example.org.\n"
-
-
-
-
-
-
-def age(path, minutes, where="1"):
-    """Move consent and last activity into the past, as if that much time had gone by."""
-    con = sqlite3.connect(path)
-    con.execute(f"UPDATE participants SET consented_at = datetime(consented_at, '-{minutes} minutes'), "
-                f"last_seen_at = datetime(last_seen_at, '-{minutes} minutes') WHERE {where}")
-    con.commit()
-    con.close()
 
 
 def test_consent_and_debrief_are_the_studys_own_files_stored_with_their_hash(db_path, stimuli, tmp_path):
@@ -96,7 +84,7 @@ def test_a_place_holds_for_the_start_window_and_a_late_starter_moves_to_a_free_s
     enrolment.enroll(db, sid, "quick")
     with pytest.raises(NotEnrolling, match=FULL):
         enrolment.enroll(db, sid, "third")  # both places are held within the start window
-    age(db_path, 6, "public_id = 'slow'")  # slow has answered nothing for longer than the window
+    age(db, 6, "slow")  # slow has answered nothing for longer than the window
     third = enrolment.enroll(db, sid, "third")
     slots = lambda: dict(sqlite3.connect(db_path).execute("SELECT public_id, slot FROM participants").fetchall())
     assert slots() == {"slow": 0, "quick": 1, "third": 0}
@@ -105,7 +93,7 @@ def test_a_place_holds_for_the_start_window_and_a_late_starter_moves_to_a_free_s
     # Once the third starts and a place frees up, the slow one gets that slot with its own plan.
     part.submit(db, third, part.progress(db, third).trial.trial_id,
                 dict.fromkeys(part.questions_for(part.progress(db, third).trial.is_catch), 0))
-    age(db_path, 6, "public_id = 'quick'")
+    age(db, 6, "quick")
     assert enrolment.keep_place(db, slow) is None
     assert slots() == {"slow": 1, "quick": 1, "third": 0}
     con = sqlite3.connect(db_path)
@@ -127,7 +115,7 @@ def test_the_per_address_limit_refuses_neutrally_and_forgets_the_address(db_path
     enrolment.enroll(db, sid, "e")  # nor a participant whose address is unknown
     stored = sqlite3.connect(db_path).execute("SELECT address_hash FROM participants").fetchall()
     assert not any("203.0.113" in str(v) for (v,) in stored)
-    age(db_path, 61)
+    age(db, 61)
     enrolment.enroll(db, sid, "f", address="203.0.113.7")  # an hour later the address may start again
     assert sqlite3.connect(db_path).execute("SELECT COUNT(address_hash) FROM participants").fetchone() == (1,)
     db.dispose()

@@ -2,18 +2,21 @@
 
 import sqlite3
 import time
+from datetime import datetime
 
 import pytest
 from sqlalchemy.exc import IntegrityError
-from study_helpers import answer_all, trial_labels
 
 import vote_format
 
 from study_app import enrolment
 from study_app import participation as part
+from study_app.build import build_study
 from study_app.db import VOTES_LONG_COLUMNS, StudyDB
 from study_app.models import Vote
 from study_app.settings import CATCH_LABEL, QUESTIONS, default_db_path
+
+from .study_helpers import METHODS, answer_all, make_stimuli, spec_for, trial_labels
 
 
 def test_pragmas_on_every_connection(db):
@@ -111,9 +114,6 @@ def test_one_participation_per_platform_id(db, study_id):
 
 
 def test_failed_checks_exclude_and_pick_the_failure_code(db, stimuli, tmp_path):
-    from study_helpers import spec_for
-
-    from study_app.build import build_study
     sid = build_study(spec_for(stimuli, tmp_path / "o2", name="strict", catch_trials=2,
                                exclude_after_failed_checks=2, failed_checks_code="FAILED1"), db)
     passer = enrolment.enroll(db, sid, "good", platform_pid="aa")
@@ -173,23 +173,21 @@ def test_shown_stamps_the_first_render_and_the_next_trial_waits_for_its_own(db, 
     # The next trial's clock has not started: it starts when that trial is rendered, not at this commit.
     second = part.progress(db, pid).trial
     assert not second.shown
-    time.sleep(0.5)
+    time.sleep(0.5)  # at least this long, however loaded the machine: the two starts cannot be confused
     part.mark_shown(db, second.trial_id)
     part.submit(db, pid, second.trial_id, dict.fromkeys(part.questions_for(second.is_catch), 0))
-    (answered_first,), (shown_second,) = con.execute(
-        "SELECT answered_at FROM trials WHERE id = ? UNION ALL SELECT shown_at FROM trials WHERE id = ?",
-        (first.trial_id, second.trial_id)).fetchall()
-    assert shown_second > answered_first
+    answered_first, shown_second, answered_second = (datetime.fromisoformat(t) for (t,) in con.execute(
+        "SELECT answered_at FROM trials WHERE id = ? UNION ALL SELECT shown_at FROM trials WHERE id = ? "
+        "UNION ALL SELECT answered_at FROM trials WHERE id = ?", (first.trial_id, second.trial_id, second.trial_id)))
+    assert (shown_second - answered_first).total_seconds() >= 0.5
     (ms,) = con.execute("SELECT DISTINCT response_ms FROM votes WHERE trial_id = ?", (second.trial_id,)).fetchone()
-    assert ms < 500  # from its own render, not from the previous answer 500 ms earlier
+    # From its own render, not from the previous answer at least 500 ms earlier.
+    assert ms == int((answered_second - shown_second).total_seconds() * 1000)
 
 
 def test_a_method_that_returns_its_input_also_passes_a_catch(tmp_path):
     import shutil
 
-    from study_helpers import METHODS, make_stimuli, spec_for
-
-    from study_app.build import build_study
     root = make_stimuli(tmp_path / "st", faces=("f1",), expressions=("happy", "sad"))
     for expr in ("happy", "sad"):  # "USGAN" here is an identity mapping, like the demo's "unchanged"
         shutil.copy(root / "inputs" / "f1.png", root / "methods" / "USGAN" / "f1" / f"{expr}.png")

@@ -3,7 +3,6 @@
 import sqlite3
 
 import pytest
-from study_helpers import answer_all, spec_for
 
 from study_app import enrolment
 from study_app import participation as part
@@ -12,15 +11,7 @@ from study_app.enrolment import FULL, NotEnrolling
 from study_app.reports import platform_participants
 from study_app.settings import CATCH_LABEL
 
-
-def age(db, public_id, minutes):
-    """Move a participant's last activity into the past, as if they had gone quiet that long."""
-    con = sqlite3.connect(db.path)
-    con.execute("UPDATE participants SET last_seen_at = datetime(last_seen_at, ?), "
-                "consented_at = datetime(consented_at, ?) WHERE public_id = ?",
-                (f"-{minutes} minutes", f"-{minutes} minutes", public_id))
-    con.commit()
-    con.close()
+from .study_helpers import age, answer_all, spec_for
 
 
 def slots(db):
@@ -42,9 +33,9 @@ def test_a_quiet_participants_slot_goes_to_the_next_newcomer(db, stimuli, tmp_pa
     answer_first(db, enrolment.enroll(db, sid, "gone"))
     enrolment.enroll(db, sid, "busy")
     assert slots(db) == {"gone": 0, "busy": 1}
-    age(db, "gone", 20)
+    age(db, 20, "gone")
     enrolment.enroll(db, sid, "early")  # 20 quiet minutes of 30: the slot is still held
-    age(db, "gone", 15)
+    age(db, 15, "gone")
     enrolment.enroll(db, sid, "late")
     assert slots(db) == {"gone": 0, "busy": 1, "early": 2, "late": 0}
     # Same slot, same plan: the newcomer sees exactly what the drop-out would have seen.
@@ -63,7 +54,7 @@ def test_an_excluded_participants_slot_is_reused_and_a_finished_one_is_not(db, s
     ok = enrolment.enroll(db, sid, "ok")
     answer_all(db, fail, pick=lambda t, labels: (labels.index(CATCH_LABEL) + 1) % 4 if t.is_catch else 0)
     answer_all(db, ok, pick=right)
-    age(db, "ok", 10_000)  # finished long ago: a completed slot is kept for good
+    age(db, 10_000, "ok")  # finished long ago: a completed slot is kept for good
     enrolment.enroll(db, sid, "next")
     assert slots(db) == {"fail": 0, "ok": 1, "next": 0}
     people = platform_participants(db, sid).set_index("participant_id")
@@ -80,7 +71,7 @@ def test_the_cap_counts_places_held_and_frees_them_with_time(db, stimuli, tmp_pa
         enrolment.enroll(db, sid, "c")
     assert enrolment.admission(db, sid) == FULL
     assert enrolment.enroll(db, sid, "a") == first  # someone already in is never refused
-    age(db, "b", 6)
+    age(db, 6, "b")
     enrolment.enroll(db, sid, "c")
     assert slots(db)["c"] == 1
     with pytest.raises(NotEnrolling):

@@ -7,7 +7,6 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_helpers import make_study_db
 from scipy import stats as sps
 from statsmodels.stats.inter_rater import fleiss_kappa
 from statsmodels.stats.multitest import multipletests
@@ -17,6 +16,8 @@ from analysis.preferences import build_report, format_markdown, format_text, plo
 from analysis.simulate import simulate_study
 from analysis.stats import cluster_bootstrap, fleiss_kappa_unequal, item_agreement, resampled_shares
 from analysis.votes import VoteDataError, apply_exclusions, read_csv, read_db, validate
+
+from .analysis_helpers import make_study_db
 
 
 def votes_from(choices: dict[tuple[str, str], str], question: str = "realism") -> pd.DataFrame:

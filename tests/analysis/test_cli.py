@@ -10,9 +10,10 @@ from io import StringIO
 
 import pandas as pd
 import pytest
-from analysis_helpers import ROOT, make_study_db, one_clear_line, run_cli
 
 from analysis.simulate import METHODS, simulate_study
+
+from .analysis_helpers import ROOT, make_study_db, one_clear_line, run_cli
 
 
 @pytest.fixture(scope="module")

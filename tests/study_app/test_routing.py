@@ -3,13 +3,14 @@
 import sqlite3
 
 import pytest
-from study_helpers import answer, build_into, consent_and_start, new_app, prolific_fields, screen_text
 
 from study_app import reports
 from study_app.db import StudyDB
 from study_app.enrolment import FULL, NOT_OPEN
 from study_app.routing import INVALID_LINK, NO_STUDY
 from study_app.settings import SERVER_ERROR
+
+from .study_helpers import answer, build_into, consent_and_start, new_app, prolific_fields, screen_text
 
 PROLIFIC_STUDY = "0123456789abcdef01234567"
 PID = "5f8e1c2b9a7d3e4f5a6b7c8d"
