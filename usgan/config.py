@@ -245,9 +245,9 @@ def _demo_paper(cfg: Config) -> None:
 
 
 def _demo(cfg: Config) -> None:
-    """Sized to train on 2 CPU cores in under ten minutes and draw visible expressions (README: Learning)."""
+    """Sized to train on 2 CPU cores in under ten minutes and draw visible expressions (docs/learning.md)."""
     _demo_paper(cfg)
-    # Not in the paper, each measured in the README: without them G fools D's classifier with texture for
+    # Not in the paper, each measured in docs/learning.md: without them G fools D's classifier with texture for
     # thousands of iterations before it draws an expression, and cannot reach a dark open mouth at all.
     cfg.model.identity_init = cfg.model.label_norm = cfg.model.residual_blur = True
     cfg.model.residual_scale = 2.0
@@ -261,7 +261,7 @@ def _demo(cfg: Config) -> None:
     cfg.loss.lambda_rec = 15.0
     # The schedule: D's classifier first (seconds), then G every iteration, in small fast steps, toward a target
     # that is never the source; the run shows and exports the average of G's recent weights. A constant rate:
-    # decaying it over the last 600 iterations ended each of three seeds lower (README: Nine runs).
+    # decaying it over the last 600 iterations ended each of three seeds lower (docs/learning.md).
     cfg.optim.cls_warmup, cfg.optim.n_critic, cfg.optim.targets_differ = 600, 1, True
     cfg.optim.batch_size, cfg.optim.g_lr, cfg.optim.d_lr, cfg.optim.g_ema = 8, 4e-4, 4e-4, 0.995
     cfg.optim.num_iters, cfg.optim.num_iters_decay = 2100, 0

@@ -47,7 +47,7 @@ def random_shift(x, max_shift: int):
     """Per image: a random move of up to max_shift pixels each way, zeros shifted in (DiffAugment's translation).
 
     On D's classifier alone (demo D, 300 steps) shifts of 1/16 or 1/8 of the image slow it (loss 0.97 and 1.52
-    against 0.43); inside the GAN a 1/16 shift is what keeps it from memorising the training faces (README).
+    against 0.43); inside the GAN a 1/16 shift is what keeps it from memorising the training faces (docs/learning.md).
     """
     n, _, h, w = x.shape
     padded = F.pad(x, (max_shift,) * 4)

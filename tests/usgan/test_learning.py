@@ -38,33 +38,41 @@ def test_paper_sized_generator_gets_closer_to_true_targets_in_a_few_dozen_steps(
         assert (G(x, c) - G(x, torch.roll(c, 1, dims=1))).abs().mean() > 1e-3
 
 
-def test_demo_generator_starts_as_the_input_and_its_first_change_points_at_the_target(tmp_path):
-    G, before, (x, c, y) = _trained("demo", tmp_path, steps=80)
+def test_demo_generator_starts_as_the_input_and_its_first_change_moves_toward_the_targets(tmp_path):
+    G, before, (x, c, y) = _trained("demo", tmp_path, steps=160)
     assert torch.equal(before, x)                        # identity_init: nothing to unlearn
     with torch.no_grad():
         change = (G(x, c) - x).flatten(1)
-    # Its L1 barely moves in 80 steps (it starts at the input's), but the change it has started to make points
-    # toward the true one: cosine 0.022 here (-0.016 at step 40, while its first large steps settle), 0 for a
-    # change unrelated to the target.
+    # Its L1 barely moves in 160 steps (it starts at the input's), but its change has turned toward the true one:
+    # cosine 0.039, 0.029, 0.036 for initial seeds 0, 1, 2 (after 80 steps 0.022, 0.002, 0.012: too early to
+    # tell); 0 for a change unrelated to the target. It is not yet the asked-for expression's own change (under
+    # another label the cosine is the same), so the demo-paper test above asserts the label's effect.
     cosine = F.cosine_similarity(change, (y - x).flatten(1)).mean()
-    assert cosine > 0.01, float(cosine)
-    with torch.no_grad():
-        assert (G(x, c) - G(x, torch.roll(c, 1, dims=1))).abs().mean() > 1e-4
+    assert cosine > 0.014, float(cosine)
 
 
-@pytest.mark.parametrize("name", ["demo", "demo-paper"])
-def test_demo_presets_keep_the_papers_sizes_and_differ_only_by_the_listed_switches(name):
-    cfg, paper = preset(name), preset("demo-paper")
-    assert (cfg.model.image_size, cfg.model.g_conv_dim, cfg.model.g_res_blocks, cfg.model.ultimate_skip) == (64, 32, 1, True)
+# What each preset may change of the one it is built on: demo-paper only the size and the schedule (the paper's
+# model and losses exactly), demo only its listed switches.
+SIZE_AND_SCHEDULE = {"data.sources", "model.image_size", "model.d_repeat_num", "model.g_conv_dim", "model.d_conv_dim",
+                     "optim.num_iters", "optim.num_iters_decay", "optim.lr_schedule", "optim.batch_size", "optim.g_lr",
+                     "optim.d_lr", "run.sample_every", "run.checkpoint_every", "run.name"}
+DEMO_SWITCHES = {"model.identity_init", "model.label_norm", "model.residual_blur", "model.residual_scale",
+                 "loss.d_augment", "loss.d_shift", "loss.cls_fake_source", "loss.lambda_rec", "optim.cls_warmup",
+                 "optim.n_critic", "optim.batch_size", "optim.g_lr", "optim.d_lr", "optim.g_ema",
+                 "optim.targets_differ", "optim.num_iters", "optim.num_iters_decay", "speed.bf16",
+                 "run.checkpoint_every", "run.name"}
+
+
+@pytest.mark.parametrize("name,base,allowed", [("demo-paper", "paper", SIZE_AND_SCHEDULE),
+                                               ("demo", "demo-paper", DEMO_SWITCHES)], ids=["demo-paper", "demo"])
+def test_demo_presets_keep_the_papers_sizes_and_differ_only_by_the_listed_settings(name, base, allowed):
+    cfg, paper = preset(name), preset("paper")
+    model = cfg.model
+    assert (model.image_size, model.g_conv_dim, model.g_res_blocks, model.ultimate_skip) == (64, 32, 1, True)
     assert (paper.loss.lambda_cls, paper.loss.lambda_rec, paper.loss.lambda_gp) == (1.0, 1.0, 10.0)
-    switches = {"model.identity_init", "model.label_norm", "model.residual_blur", "model.residual_scale",
-                "loss.d_augment", "loss.d_shift", "loss.cls_fake_source", "loss.lambda_rec", "optim.cls_warmup", "optim.n_critic", "optim.batch_size",
-                "optim.g_lr", "optim.d_lr", "optim.g_ema", "optim.targets_differ", "optim.num_iters",
-                "optim.num_iters_decay", "speed.bf16",
-                "run.checkpoint_every", "run.name"}
-    a, b = cfg.to_dict(), paper.to_dict()
+    a, b = cfg.to_dict(), preset(base).to_dict()
     differ = {f"{s}.{k}" for s in a if isinstance(a[s], dict) for k in a[s] if a[s][k] != b[s][k]}
-    assert differ <= switches and (name == "demo-paper") == (not differ)
+    assert differ and differ <= allowed, sorted(differ - allowed)
 
 
 def test_translation_scores_put_an_unchanged_input_at_its_own_distance_and_report_every_reader(tmp_path):

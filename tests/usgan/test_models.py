@@ -32,7 +32,9 @@ def test_zeroed_last_conv_returns_input_exactly():
     assert torch.equal(G(x, torch.eye(7)[:3]), torch.zeros_like(x))
 
 
-AUTHORS_G_KEYS = [  # REFERENCE.md, "Checkpoint layout of the authors' code" (conv weights and IN params)
+# The authors' released generator, pre-trained_model/usgan_87_G.ckpt in github.com/arbishakram/US-GAN: a plain
+# state dict; a sample of its conv weights and InstanceNorm parameters.
+AUTHORS_G_KEYS = [
     ("main.0.weight", (64, 10, 7, 7)), ("main.1.weight", (64,)), ("main.3.weight", (128, 64, 4, 4)),
     ("main.6.weight", (256, 128, 4, 4)), ("main.9.main.0.weight", (256, 256, 3, 3)),
     ("main.9.main.3.weight", (256, 256, 3, 3)), ("main.9.main.4.running_var", (256,)),
@@ -45,7 +47,7 @@ def test_state_dict_keys_are_the_authors():
     sd = Generator().state_dict()
     for key, shape in AUTHORS_G_KEYS:
         assert tuple(sd[key].shape) == shape, key
-    assert len(sd) == 43  # 7 convs... exactly the 43 entries the REFERENCE table lists
+    assert len(sd) == 43  # 8 convs and 7 InstanceNorms of 5 entries each: usgan_87_G.ckpt's 43
     star = Generator(res_blocks=6, ultimate_skip=False).state_dict()
     assert "main.14.main.4.weight" in star and tuple(star["main.15.weight"].shape) == (256, 128, 4, 4)
     dsd = Discriminator().state_dict()
@@ -55,7 +57,7 @@ def test_state_dict_keys_are_the_authors():
 
 
 class AuthorsGenerator(nn.Module):
-    """The REFERENCE layer table written out flat, as an independent rebuild (not our class)."""
+    """The authors' generator (github.com/arbishakram/US-GAN) written out flat, independently of our class."""
 
     def __init__(self):
         super().__init__()

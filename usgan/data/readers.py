@@ -245,7 +245,7 @@ def read_expression_folders(root, source="folder", skip_bad=False, log: ReadLog 
 def _nonempty(records, root, kind, selection) -> list[Record]:
     if not records:
         raise DatasetError(f"no usable {kind} images in {root} for {selection}; check the path and the layout "
-                           "(see README, 'Datasets')")
+                           "(docs/data.md), or run usgan-data check")
     return records
 
 
