@@ -73,17 +73,34 @@ def spec_from_yaml(path: Path) -> dict[str, Any]:
         if kind is None:
             raise StudyBuildError(f"{path}: unknown key {key!r}")
         if kind is Path:
-            settings[key] = rel(value)
+            settings[key] = rel(_path_text(path, key, value))
         elif _is_dict_of(kind, Path):  # methods: name -> folder
-            settings[key] = {str(n): rel(d) for n, d in value.items()}
+            settings[key] = {str(n): rel(_path_text(path, f"{key}.{n}", d))
+                             for n, d in _mapping(path, key, value, "NAME: folder").items()}
         elif _is_dict_of(kind, str):  # groups: a CSV file or the mapping itself
             settings[key] = (read_groups(rel(value)) if isinstance(value, str)
-                             else {str(k): str(v) for k, v in value.items()})
+                             else {str(k): str(v) for k, v in _mapping(path, key, value, "face_id: group").items()})
         elif typing.get_origin(kind) is tuple:
+            if value is None or isinstance(value, dict):
+                raise StudyBuildError(f"{path}: {key!r} needs a name or a list of names")
             settings[key] = tuple(str(v) for v in ([value] if isinstance(value, str) else value))
         else:
             settings[key] = value
     return settings
+
+
+def _path_text(path: Path, key: str, value: Any) -> str:
+    """A path setting's text; an empty or non-text value is a one-line error naming the key."""
+    if not isinstance(value, str) or not value.strip():
+        raise StudyBuildError(f"{path}: {key!r} needs a file or folder path, got {value!r}")
+    return value
+
+
+def _mapping(path: Path, key: str, value: Any, shape: str) -> dict:
+    """A mapping setting; anything else is a one-line error that shows the expected shape."""
+    if not isinstance(value, dict):
+        raise StudyBuildError(f"{path}: {key!r} needs a mapping of {shape} lines, got {type(value).__name__}")
+    return value
 
 
 def add_setting_flags(ap: argparse.ArgumentParser) -> None:

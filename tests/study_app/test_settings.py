@@ -82,3 +82,18 @@ def test_a_key_that_is_no_setting_is_refused_by_name(tmp_path):
         config.write_text(yaml.safe_dump({key: 1}))
         with pytest.raises(StudyBuildError, match=f"unknown key '{key}'"):
             spec_from_yaml(config)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("consent:\n", "'consent' needs a file or folder path, got None"),
+    ("methods: [a, b]\n", "'methods' needs a mapping of NAME: folder lines, got list"),
+    ("methods:\n  A:\n", "'methods.A' needs a file or folder path, got None"),
+    ("groups: [1, 2]\n", "'groups' needs a mapping of face_id: group lines, got list"),
+    ("exclude_participants_of:\n", "'exclude_participants_of' needs a name or a list of names"),
+])
+def test_a_malformed_value_is_one_line_naming_the_key(tmp_path, text, problem):
+    config = tmp_path / "study.yaml"
+    config.write_text(text)
+    with pytest.raises(StudyBuildError) as err:
+        spec_from_yaml(config)
+    assert problem in str(err.value) and "\n" not in str(err.value)
