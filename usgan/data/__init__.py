@@ -23,7 +23,7 @@ from .sources import read_source
 from .split import split_subjects, stratified, write_split
 from .synthetic import SYNTHETIC_CROP, materialize
 
-__all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "read_sources", "gather_records", "training_crop"]
+__all__ = ["EXPRESSIONS", "FaceData", "load_data", "read_sources", "gather_records", "training_crop"]
 
 
 def read_sources(data_cfg, skip_bad: bool = False, progress: bool = True, keep_going: bool = False) -> list[ReadLog]:
