@@ -26,6 +26,7 @@ import torch
 from machine import cpu_name, describe
 
 from usgan.authors_reference import AuthorsGenerator, authors_all_expressions
+from usgan.images import to_uint8
 from usgan.models import Generator
 from usgan.step import bf16_supported
 
@@ -88,10 +89,6 @@ def build_paths(G: Generator, x7: torch.Tensor, c7: torch.Tensor, skip: set[str]
     return paths, setup
 
 
-def to8(x: torch.Tensor) -> torch.Tensor:
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", help="authors (usgan-weights get authors) or a path to a file in their layout "
@@ -107,7 +104,8 @@ def main() -> None:
     torch.manual_seed(0)
     ref = AuthorsGenerator(conv_dim=64, repeat_num=1)
     if a.checkpoint:
-        from usgan.weights import WeightsError, resolve
+        from usgan.errors import WeightsError
+        from usgan.weights import resolve
 
         try:
             path = resolve(a.checkpoint).path
@@ -144,7 +142,7 @@ def main() -> None:
         for k, fn in paths.items():
             out = fn().float()
             diffs[k] = {"max_abs_diff": float((out - ref_out).abs().max()),
-                        "max_8bit_levels": int((to8(out) - to8(ref_out)).abs().max())}
+                        "max_8bit_levels": int((to_uint8(out).float() - to_uint8(ref_out).float()).abs().max())}
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["authors_eager_fp32_loop"]
     best = min(paths, key=med.get)

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from machine import describe
 
-from usgan.launch import config_from_cli
+from usgan.config import config_from_cli
 from usgan.data import load_data
 from usgan.metrics.expression_classifier import load_or_train
 from usgan.metrics.oracle import supervised_step, target_batches

@@ -2,6 +2,7 @@
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 
@@ -32,3 +33,27 @@ def describe(**extra) -> dict:
     if torch is not None:
         info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
     return {**info, **extra}
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's AVX-512 and bf16 matrix-unit flags: what decides whether bf16 pays."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def matmul_peak(dtype, n=2048, repeats=5) -> float:
+    """Best GFLOP/s of an n x n matrix product in this dtype (the machine's practical peak, in this run)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = 0.0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .cli_common import UsageError, add_device_flag, parser, run
-from .config import preset, set_value, validate
-from .launch import config_from_cli
+from .cli_common import add_device_flag, parser, run
+from .config import config_from_cli, preset, set_value, validate
 from .data.expressions import EXPRESSIONS
 from .demo_stimuli import write_generator_outputs
+from .errors import UsageError
 from .models import count_parameters
 from .run_outputs import sample_grid
 

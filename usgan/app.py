@@ -19,8 +19,8 @@ import streamlit as st
 import torch
 
 from usgan import weights as named
-from usgan.checkpoints import CheckpointError, checkpoint_file, load_weights
-from usgan.cli_common import UsageError
+from usgan.checkpoints import checkpoint_file, load_weights
+from usgan.errors import CheckpointError, UsageError
 from usgan.data.align import CropGeometry
 from usgan.data.expressions import EXPRESSIONS
 from usgan.faces import edit_picture, find_faces, open_photo, restore_mode, target

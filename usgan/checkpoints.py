@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from . import weights as named
-from .config import Config, ConfigError, from_dict, load, preset
+from .config import Config, from_dict, load, preset
+from .errors import CheckpointError, ConfigError
 from .data import training_crop
 from .data.align import DEFAULT_CROP, CropGeometry
 from .models import Generator
@@ -27,9 +28,6 @@ from .models import Generator
 ENGINE_FILE = "engine.pt"
 SHIPPED_G = named.weight_path("demo")   # see usgan/weights/README.md
 
-
-class CheckpointError(ValueError):
-    """A checkpoint path that cannot be loaded; the message names the problem and the fix."""
 
 
 def shown_generator(engine_state: dict) -> dict:

@@ -1,4 +1,4 @@
-"""What the evaluation-side CLIs (evaluate, synthesize, export, ablation) share: one-line errors and config resolution.
+"""What the command lines share: one-line errors, the config flags and config resolution, --device, --checkpoint.
 
 Every bad input ends as a single `error: ...` line on stderr with exit code 2, never a traceback.
 """
@@ -7,15 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .checkpoints import CheckpointError
-from .config import Config, ConfigError, apply_overrides, load, preset
-from .data.expressions import UnknownExpression
-from .data.readers import DatasetError
-from .weights import KNOWN, WeightsError
+from .config import Config, config_from_cli
+from .errors import CheckpointError, ConfigError, DatasetError, UnknownExpression, UsageError, WeightsError
+from .weights import KNOWN
 
-
-class UsageError(ValueError):
-    """A command-line value that cannot work; the message names it and the fix."""
 
 
 EXPECTED_ERRORS = (UsageError, ConfigError, CheckpointError, DatasetError, UnknownExpression, WeightsError)
@@ -59,6 +54,15 @@ def _device(name: str) -> str:
     return name
 
 
+def add_config_flags(ap: argparse.ArgumentParser, preset_help: str, config_help: str) -> None:
+    """--preset, --config, --data and --set: what config_from_cli reads to build a run's config."""
+    ap.add_argument("--preset", default=None, help=preset_help)
+    ap.add_argument("--config", help=config_help)
+    ap.add_argument("--data", action="append", metavar="KIND:PATH",
+                    help="kdef:DIR, rafd:DIR, cfee:DIR, folder:DIR, manifest:CSV or synthetic; repeat to combine")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="any other setting")
+
+
 def add_checkpoint_flag(ap: argparse.ArgumentParser, required: bool = False) -> None:
     """--checkpoint: a named weight or a path, resolved by usgan.checkpoints.load_weights (default: demo)."""
     ap.add_argument("--checkpoint", required=required,
@@ -66,16 +70,12 @@ def add_checkpoint_flag(ap: argparse.ArgumentParser, required: bool = False) -> 
                     "*-G.ckpt" + ("" if required else " (default: demo, trained on synthetic faces only)"))
 
 
-def resolve_config(ckpt_cfg: Config, config_path=None, preset_name=None, data=None, sets=()) -> Config:
+def resolve_config(ckpt_cfg: Config, a) -> Config:
     """The checkpoint's own config, unless --config or --preset names another; --data and --set override it."""
-    if config_path and preset_name:
-        raise ConfigError("give either --preset or --config (a config file names its preset inside)")
-    cfg = load(config_path) if config_path else preset(preset_name) if preset_name else ckpt_cfg
+    cfg = config_from_cli(a, base=ckpt_cfg, flags={"data": "data.sources"})
     # The network always comes from the checkpoint; a config file may only change data and run settings.
     cfg.model = ckpt_cfg.model
-    if data:
-        cfg.data.sources = list(data)
-    return apply_overrides(cfg, sets)
+    return cfg
 
 
 def run(main, argv=None, extra_errors=()) -> int:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from .errors import ConfigError
+
 
 @dataclass
 class ModelConfig:
@@ -126,9 +128,6 @@ class Config:
 
 LR_SCHEDULES = ("authors", "linear")
 
-
-class ConfigError(ValueError):
-    """A setting that cannot work; the message names the setting and the fix."""
 
 
 def from_dict(d: dict) -> Config:
@@ -317,3 +316,26 @@ def load(path) -> Config:
                                             for k, v in d.items()}})
     merged.preset = base.preset
     return merged
+
+
+# The training flags (argparse dest) -> setting; a parser offers whichever of them it needs.
+TRAINING_FLAGS = {"data": "data.sources", "iters": "optim.num_iters", "decay_iters": "optim.num_iters_decay",
+                  "batch_size": "optim.batch_size", "lambda_cls": "loss.lambda_cls", "lambda_rec": "loss.lambda_rec",
+                  "lambda_gp": "loss.lambda_gp", "num_workers": "run.num_workers",
+                  "gpus_per_worker": "run.gpus_per_worker", "cpus_per_worker": "run.cpus_per_worker",
+                  "name": "run.name", "storage": "run.storage"}
+
+
+def config_from_cli(a, base: Config | None = None, flags: dict = TRAINING_FLAGS) -> Config:
+    """--preset or --config (else `base`, else demo), then the `flags` given, then --set; not yet validated."""
+    preset_name, config_path = getattr(a, "preset", None), getattr(a, "config", None)
+    if preset_name and config_path:
+        raise ConfigError("give either --preset or --config (a config file names its preset inside)")
+    cfg = load(config_path) if config_path else preset(preset_name) if preset_name else base or preset("demo")
+    for flag, key in flags.items():
+        if getattr(a, flag, None) is not None:
+            set_value(cfg, key, getattr(a, flag))
+    if "iters" in flags and getattr(a, "iters", None) is not None and getattr(a, "decay_iters", None) is None:
+        # A shorter run still trains at full rate first: the decay takes at most its second half.
+        cfg.optim.num_iters_decay = min(cfg.optim.num_iters_decay, cfg.optim.num_iters // 2)
+    return apply_overrides(cfg, getattr(a, "set", None) or [])

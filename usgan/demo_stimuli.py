@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance, ImageFilter
 
-from .cli_common import UsageError, add_checkpoint_flag, parser, run
+from .cli_common import add_checkpoint_flag, parser, run
 from .data.align import align_eyes
 from .data.expressions import EXPRESSIONS
 from .data.synthetic import SYNTHETIC_CROP, drawn_eyes, render_face
+from .errors import UsageError
 from .faces import Face, crops_tensor, paste_outputs, uint8_frames
 from .translate import translate
 

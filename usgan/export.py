@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from .checkpoints import load_weights
-from .cli_common import UsageError, add_checkpoint_flag, parser, resolve_config, run
+from .cli_common import add_checkpoint_flag, parser, resolve_config, run
+from .errors import UsageError
 from .translate import unwrap
 
 OPSET = 18
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
     if a.check_batch < 1:
         raise UsageError("--check-batch must be >= 1")
     w = load_weights(a.checkpoint)
-    G, cfg = w.G, resolve_config(w.cfg, a.config, a.preset)
+    G, cfg = w.G, resolve_config(w.cfg, a)
     size = a.image_size or cfg.model.image_size
     if size % 4:
         raise UsageError(f"--image-size {size} must be a multiple of 4 (two stride-2 down-samplings)")

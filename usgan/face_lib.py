@@ -9,13 +9,10 @@ FaceLibraryMissing naming the fix, which the CLIs print as one `error:` line wit
 """
 from __future__ import annotations
 
-from .cli_common import UsageError
+from .errors import FaceLibraryMissing
 
 SETUP = 'bash scripts/setup.sh (or pip install -e ".[eval]" in the checkout)'
 
-
-class FaceLibraryMissing(UsageError):
-    """dlib, face_recognition_models or face_recognition cannot be imported."""
 
 
 try:
@@ -37,4 +34,4 @@ except (ImportError, SystemExit) as e:
     raise FaceLibraryMissing(f"face_recognition is not importable ({e or 'it quit'}): "
                              "pip install --no-deps face_recognition==1.3.0, or " + SETUP) from None
 
-__all__ = ["FaceLibraryMissing", "dlib", "face_api", "face_recognition"]
+__all__ = ["dlib", "face_api", "face_recognition"]

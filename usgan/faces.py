@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .cli_common import UsageError
+from .errors import UsageError
 from .data.align import DEFAULT_CROP, CropGeometry, center_crop, detect_faces
 from .data.expressions import EXPRESSIONS, to_label
-from .run_outputs import to_uint8
+from .images import to_float, to_uint8
 from .translate import translate, unwrap
 
 # PIL refuses images above 2x this as possible decompression bombs; real camera photos stay far below.
@@ -108,7 +108,7 @@ def target(expression, to=None, t: float = 1.0, c_dim: int = len(EXPRESSIONS)) -
 def crops_tensor(crops: list[Image.Image]) -> torch.Tensor:
     """(N, 3, S, S) in [-1, 1], the generator's input range."""
     x = torch.stack([torch.from_numpy(np.array(c, dtype=np.uint8)).permute(2, 0, 1) for c in crops])
-    return x.float() / 127.5 - 1
+    return to_float(x)
 
 
 @torch.no_grad()

@@ -1,10 +1,10 @@
-"""What train, tune and the benchmarks share on the Ray side: the config from shared flags, storage,
-ray.init, worker resources, the data in the object store, and one Ray Train run of train.py's worker loop.
+"""What train, tune and the benchmarks share on the Ray side: storage, ray.init, worker resources, the data in
+the object store, and one Ray Train run of training_loop.py's worker loop.
 
-    cfg = validate(config_from_cli(args))
+    cfg = validate(config_from_cli(args))      # usgan.config
     result, run_dir = run_training(cfg)
 
-Imports usgan's config, data and metrics, and train.py's worker loop only when a run starts.
+Imports Ray, usgan's data and metrics, and the worker loop only when a run starts.
 """
 from __future__ import annotations
 
@@ -12,29 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from .config import Config, ConfigError, apply_overrides, load, preset, set_value
-
-# Flag (argparse dest) -> setting; a parser defines whichever of them it offers.
-FLAGS = {"data": "data.sources", "iters": "optim.num_iters", "decay_iters": "optim.num_iters_decay",
-         "batch_size": "optim.batch_size", "lambda_cls": "loss.lambda_cls", "lambda_rec": "loss.lambda_rec",
-         "lambda_gp": "loss.lambda_gp", "num_workers": "run.num_workers", "gpus_per_worker": "run.gpus_per_worker",
-         "cpus_per_worker": "run.cpus_per_worker", "name": "run.name", "storage": "run.storage"}
-
-
-def config_from_cli(a, base: Config | None = None) -> Config:
-    """--preset or --config (else `base`, else demo), then the direct flags, then --set; not yet validated."""
-    preset_name, config_path = getattr(a, "preset", None), getattr(a, "config", None)
-    if preset_name and config_path:
-        raise ConfigError("give either --preset or --config (a config file names its preset inside)")
-    cfg = load(config_path) if config_path else preset(preset_name) if preset_name else base or preset("demo")
-    for flag, key in FLAGS.items():
-        if getattr(a, flag, None) is not None:
-            set_value(cfg, key, getattr(a, flag))
-    if getattr(a, "iters", None) is not None and getattr(a, "decay_iters", None) is None:
-        # A shorter run still trains at full rate first: the decay takes at most its second half.
-        cfg.optim.num_iters_decay = min(cfg.optim.num_iters_decay, cfg.optim.num_iters // 2)
-    return apply_overrides(cfg, getattr(a, "set", None) or [])
-
+from .errors import ConfigError
 
 def resolve_storage(storage: str) -> str:
     """Ray wants an absolute path or a URI."""
@@ -146,7 +124,7 @@ def run_training(cfg, skip_bad=False, quiet=False, callbacks=None, prepared=None
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from .train import train_loop_per_worker
+    from .training_loop import train_loop_per_worker
 
     storage = resolve_storage(cfg.run.storage)
     run_dir = f"{storage.rstrip('/')}/{cfg.run.name}"

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from .data.expressions import EXPRESSIONS
+from .images import to_uint8
 from .translate import translate
 
 
@@ -71,11 +72,6 @@ class ProgressLog:
             self.file.close()
         if self.tb:
             self.tb.close()
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] (or the skip's [-2, 2]) images to uint8, clamped only here, as the authors do when saving."""
-    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
 
 
 def sample_grid(engine_or_G, faces: torch.Tensor, c_dim: int = 7) -> Image.Image:

@@ -5,7 +5,7 @@
     engine.state_dict() / engine.load_state_dict(sd)   # everything a resumed run needs
     for engine, terms in single_run(cfg, data): ...     # the whole of a fresh 1-worker usgan.train run
 
-The Ray launcher (train.py) wraps G and D in DDP with `engine.wrap(fn)`; nothing here knows about it.
+The Ray worker loop (training_loop.py) wraps G and D in DDP with `engine.wrap(fn)`; nothing here knows about it.
 """
 from __future__ import annotations
 
@@ -242,15 +242,26 @@ class Engine:
         self.iteration = int(sd["iteration"])
 
 
+def start_run(cfg: Config, data, device="cpu", batch_size: int | None = None, rank: int = 0, world: int = 1,
+              state: dict | None = None):
+    """(engine, batches) as every training loop starts them: the initial weights seeded alike on every rank, the
+    resumed `state` if any, then the step's stream (per rank and iteration), then this rank's batches."""
+    torch.manual_seed(cfg.run.seed)
+    engine = Engine.build(cfg, device)
+    if state is not None:
+        engine.load_state_dict(state)
+    engine.seed_stream(cfg.run.seed, rank)
+    batches = data.batches("train", batch_size or cfg.optim.batch_size, seed=cfg.run.seed + engine.iteration,
+                           rank=rank, world_size=world, hflip=cfg.data.hflip)
+    return engine, batches
+
+
 def single_run(cfg: Config, data, device="cpu"):
     """Yield (engine, terms) after each of cfg.optim.num_iters steps: the run a fresh 1-worker usgan.train makes.
 
-    Seeded as train.py seeds it (weights, then the step's stream, then the batches), so the benchmarks and the
-    ablation measure the same trajectory the Quick start produces, not a sibling of it.
+    Started as the worker loop starts (start_run), so the benchmarks and the ablation measure the same trajectory
+    the Quick start produces, not a sibling of it.
     """
-    torch.manual_seed(cfg.run.seed)
-    engine = Engine.build(cfg, device)
-    engine.seed_stream(cfg.run.seed)
-    batches = data.batches("train", cfg.optim.batch_size, seed=cfg.run.seed, hflip=cfg.data.hflip)
+    engine, batches = start_run(cfg, data, device)
     for _ in range(cfg.optim.num_iters):
         yield engine, engine.train_step(*next(batches))

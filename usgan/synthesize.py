@@ -41,10 +41,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from .checkpoints import load_weights
-from .cli_common import UsageError, add_checkpoint_flag, add_device_flag, parser, resolve_config, run
+from .cli_common import add_checkpoint_flag, add_device_flag, parser, resolve_config, run
 from .data.align import DEFAULT_CROP, CropGeometry
 from .data.expressions import EXPRESSIONS, parse_targets, to_label
 from .data.readers import IMAGE_EXTS
+from .errors import UsageError
 from .faces import crops_tensor, edit, find_faces, open_photo, paste_outputs, restore_mode, strip_image, \
     target, translate_all, uint8_frames
 from .video import VIDEO_EXTS, synthesize_video
@@ -190,7 +191,7 @@ def main(argv=None) -> int:
     if is_video and a.crop == "center":
         raise UsageError("--crop center is for photos that are face crops; videos are always aligned")
     w = load_weights(a.checkpoint)
-    cfg = resolve_config(w.cfg, a.config, a.preset)
+    cfg = resolve_config(w.cfg, a)
     G = w.G.to(a.device)
     size = cfg.model.image_size
     out = Path(a.out)

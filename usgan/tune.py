@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ConfigError, validate
-from .launch import config_from_cli
+from .config import config_from_cli, validate
+from .errors import ConfigError
 
 PAPER = {"lambda_cls": 1.0, "lambda_rec": 1.0, "lambda_gp": 10.0}
 DEFAULT_SPACE = {"lambda_cls": (0.1, 10.0), "lambda_rec": (0.1, 10.0), "lambda_gp": (1.0, 100.0)}

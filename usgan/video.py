@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .cli_common import UsageError
+from .errors import UsageError
 from .data.align import DEFAULT_CROP, CropGeometry, align_eyes, candidates, confirmed
 from .data.expressions import EXPRESSIONS
 from .faces import Face, edit_picture, target

@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from usgan.config import PRESETS
-from usgan.config import validate
-from usgan.launch import config_from_cli
+from usgan.config import PRESETS, config_from_cli, validate
 from usgan.train import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,13 +27,13 @@ ENTRY = "python -m usgan.train"
 
 
 def _data_kinds() -> tuple:
-    """usgan.data.readers.KINDS, read from the source: importing usgan.data would import torch (seconds)."""
-    tree = ast.parse((REPO / "usgan" / "data" / "readers.py").read_text())
+    """usgan.data.sources.KINDS, read from the source: importing usgan.data would import torch (seconds)."""
+    tree = ast.parse((REPO / "usgan" / "data" / "sources.py").read_text())
     for node in ast.walk(tree):
         targets = getattr(node, "targets", None) or [getattr(node, "target", None)]
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and any(getattr(t, "id", None) == "KINDS" for t in targets):
             return tuple(ast.literal_eval(node.value))
-    raise AssertionError("usgan/data/readers.py defines no KINDS")
+    raise AssertionError("usgan/data/sources.py defines no KINDS")
 
 
 def _ray_pin() -> str:

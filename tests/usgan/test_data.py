@@ -10,12 +10,13 @@ from PIL import Image
 from usgan.config import preset
 from usgan.data import FaceData, load_data
 from usgan.data.cache import build_cache
-from usgan.data.expressions import EXPRESSIONS, FOLDER_CODES, UnknownExpression, parse_targets, to_label
 from usgan.data.cfee import read_cfee
-from usgan.data.readers import (DatasetError, Record, read_expression_folders, read_kdef, read_manifest, read_rafd,
-                                read_source)
+from usgan.data.expressions import EXPRESSIONS, FOLDER_CODES, parse_targets, to_label
+from usgan.data.readers import Record, read_expression_folders, read_kdef, read_manifest, read_rafd
+from usgan.data.sources import read_source
 from usgan.data.split import split_subjects
 from usgan.data.synthetic import identity_params, render_face
+from usgan.errors import DatasetError, UnknownExpression
 
 
 def _img(path, size=(40, 52), value=128):

@@ -15,7 +15,9 @@ from usgan.config import preset
 from usgan.data import load_data
 from usgan.data.cfee import COMPOUND, PUBLISHED, SUMMARY_XLS, categories, read_cfee
 from usgan.data.expressions import EXPRESSIONS
-from usgan.data.readers import DatasetError, read_expression_folders, read_kdef, read_manifest, read_source
+from usgan.data.readers import read_expression_folders, read_kdef, read_manifest
+from usgan.data.sources import read_source
+from usgan.errors import DatasetError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,8 @@ from usgan.data import FaceData
 from usgan.data.readers import Record
 from usgan.data.synthetic import render_face
 from usgan.evaluate import evaluate, markdown
-from usgan.metrics.fer_classifier import FER_TO_OURS, FERNet, FERWeightsError, fer_predict, load_fer
+from usgan.errors import FERWeightsError
+from usgan.metrics.fer_classifier import FER_TO_OURS, FERNet, fer_predict, load_fer
 from usgan.metrics.identity import acd, encode, local_verification_score, score_of_distance, verification_scores
 from usgan.metrics.image_quality import image_scores
 from usgan.models import Generator
@@ -43,8 +44,8 @@ def test_acd_encodes_the_box_face_recognition_detects_as_face_encodings_does():
     whole, nothing = encode(np.stack([loose, tight, blank]), box="whole-crop")
     np.testing.assert_allclose(e[2], whole[2], atol=1e-12)
     assert not nothing.any() and face_recognition.face_encodings(blank) == []
-    # The two boxes give different encodings of the loose crop: the check above can tell them apart.
-    assert acd(e[:1], whole[:1]) > 0.3
+    # The two boxes give different encodings of the loose crop (0.50 apart): the check above can tell them apart.
+    assert acd(e[:1], whole[:1]) > 0.25
     with pytest.raises(ValueError, match="unknown ACD face box 'face'"):
         encode(loose[None], box="face")
 

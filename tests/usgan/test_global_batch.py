@@ -7,7 +7,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from usgan.config import ConfigError, preset
+from usgan.config import preset
+from usgan.errors import ConfigError
 from usgan.launch import plan_line, plan_resources
 from usgan.step import Engine
 

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from usgan.config import ConfigError, preset, validate
+from usgan.config import preset, validate
+from usgan.errors import ConfigError
 from usgan.losses import USGANLoss, gradient_penalty
 from usgan.step import Engine, authors_lr, linear_decay_lr
 

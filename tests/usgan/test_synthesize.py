@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from usgan.authors_reference import authors_all_expressions
-from usgan.run_outputs import to_uint8
+from usgan.images import to_uint8
 from usgan.synthesize import main, synthesize_photo
 from usgan import weights as named
 from usgan.checkpoints import load_generator

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from usgan.config import ConfigError
+from usgan.errors import ConfigError
 from usgan.tune import pareto_front, parse_space
 
 

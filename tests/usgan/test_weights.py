@@ -1,6 +1,5 @@
 """usgan-weights: named weights, fetched from a local server standing in for the authors' URL, verified, cached."""
 import dataclasses
-import json
 import os
 import socket
 import subprocess
@@ -9,7 +8,8 @@ import pytest
 import torch
 
 from usgan import weights as named
-from usgan.checkpoints import CheckpointError, load_weights
+from usgan.checkpoints import load_weights
+from usgan.errors import CheckpointError
 from usgan.data.align import DEFAULT_CROP
 from usgan.synthesize import main as synthesize_main
 from usgan.weights.__main__ import main as weights_main

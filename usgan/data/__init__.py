@@ -13,14 +13,17 @@ from pathlib import Path
 
 import torch
 
+from ..errors import DatasetError
+from ..images import to_float
 from .align import CropGeometry
 from .cache import build_cache
 from .expressions import EXPRESSIONS
-from .readers import DatasetError, ReadLog, Record, read_expression_folders, read_source
+from .readers import ReadLog, Record, read_expression_folders
+from .sources import read_source
 from .split import split_subjects, stratified, write_split
 from .synthetic import SYNTHETIC_CROP, materialize
 
-__all__ = ["EXPRESSIONS", "DatasetError", "FaceData", "load_data", "read_sources", "gather_records", "training_crop"]
+__all__ = ["EXPRESSIONS", "FaceData", "load_data", "read_sources", "gather_records", "training_crop"]
 
 
 def read_sources(data_cfg, skip_bad: bool = False, progress: bool = True, keep_going: bool = False) -> list[ReadLog]:
@@ -93,7 +96,7 @@ class FaceData:
                                    "lower --batch-size or use fewer workers")
             for s in range(0, len(shard) - batch_size + 1, batch_size):
                 b = shard[s:s + batch_size]
-                x = self.images[b].float().div_(127.5).sub_(1.0)
+                x = to_float(self.images[b])
                 if hflip:
                     flip = torch.rand(len(b), generator=flips) < 0.5
                     x[flip] = x[flip].flip(-1)
@@ -108,7 +111,7 @@ class FaceData:
         return {(r.subject, r.label): i for i, r in enumerate(self.records)}
 
     def as_float(self, idx) -> torch.Tensor:
-        return self.images[idx].float().div(127.5).sub(1.0)
+        return to_float(self.images[idx])
 
     def tag(self) -> str:
         """Names what a model trained on this data saw: the pixels, the labels and the split (cache keys)."""

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import DatasetError
 from .align import DEFAULT_CROP, CropGeometry, center_crop, detect_faces
-from .readers import DatasetError, Record
+from .readers import Record
 
 CACHE_VERSION = 2  # 2: aligned crops come only from CNN-confirmed faces (usgan/data/align.py)
 

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .expressions import ALIAS_TO_LABEL, UnknownExpression, _key, is_excluded, to_label
-from .readers import (CFEE_NAME, DatasetError, ReadLog, Record, _fail_on_bad, _images, _nonempty, _require_dir,
+from ..errors import DatasetError, UnknownExpression
+from .expressions import ALIAS_TO_LABEL, _key, is_excluded, to_label
+from .readers import (CFEE_NAME, ReadLog, Record, _fail_on_bad, _images, _nonempty, _require_dir,
                       read_expression_folders, read_manifest)
 
 SUMMARY_XLS = "AU_annotation_all_subjects.xls"

@@ -14,17 +14,15 @@ import json
 import sys
 from pathlib import Path
 
+from ..cli_common import add_config_flags
+
 SHEET = "contact_sheet.png"
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="usgan-data check", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default=None, help="the run's preset: its data settings and image size (default demo)")
-    ap.add_argument("--config", help="the run's YAML config")
-    ap.add_argument("--data", action="append", metavar="KIND:PATH",
-                    help="kdef:DIR, rafd:DIR, cfee:DIR, folder:DIR, manifest:CSV or synthetic; repeat to combine")
-    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="any other setting")
+    add_config_flags(ap, "the run's preset: its data settings and image size (default demo)", "the run's YAML config")
     ap.add_argument("--skip-bad", action="store_true",
                     help="leave out unreadable or misnamed images, as training would")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -61,8 +59,8 @@ def main(argv=None) -> int:
     if argv[:1] == ["check"]:       # `usgan-data check ...` and `python -m usgan.data.check ...` alike
         argv = argv[1:]
     a = build_parser().parse_args(argv)
-    from ..config import ConfigError, validate
-    from ..launch import config_from_cli
+    from ..config import config_from_cli, validate
+    from ..errors import ConfigError
 
     try:
         cfg = validate(config_from_cli(a))

@@ -1,6 +1,8 @@
 """The seven expressions in the authors' label order, and every name the datasets use for them."""
 import numbers
 
+from ..errors import NumberedExpression, UnknownExpression
+
 # Alphabetical KDEF codes, as the authors' ImageFolder over AFS ANS DIS HAS NES SAS SUS assigns them.
 EXPRESSIONS = ("afraid", "angry", "disgusted", "happy", "neutral", "sad", "surprised")
 KDEF_CODES = ("AF", "AN", "DI", "HA", "NE", "SA", "SU")
@@ -25,12 +27,6 @@ EXCLUDED = {
 }
 
 
-class UnknownExpression(ValueError):
-    """An expression name that is neither one of the seven nor a known left-out category."""
-
-
-class NumberedExpression(UnknownExpression):
-    """A number where an expression name belongs: datasets number their categories differently."""
 
 
 def _key(name: str) -> str:

@@ -1,13 +1,9 @@
 """One reader per dataset layout; each turns a folder or manifest into Records, never touching pixels.
 
-    records = read_source("kdef:/data/KDEF")        # frontal (S) images by default
-    records = read_source("rafd:/data/RaFD", rafd_angles=["090"], rafd_gazes=["frontal"])
-    records = read_source("cfee:/data/CFEE_Database_230")   # the release, a manifest.csv or expression folders
-    records = read_source("folder:/data/mine")      # AFS/ANS/.../SUS or happy/sad/... folders
-    records = read_source("manifest:/data/x.csv")   # columns path, expression[, subject]
+    records = read_kdef("/data/KDEF")              # frontal (S) images by default
+    records = read_manifest("/data/x.csv")         # columns path, expression[, subject]
 
-    log = ReadLog("kdef:/data/KDEF_and_AKDEF")      # what was left out and why, how subjects were named
-    records = read_source(log.spec, log=log)
+sources.read_source picks the reader a 'kind:path' source names (CFEE's, in cfee.py, builds on these).
 """
 from __future__ import annotations
 
@@ -17,7 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .expressions import NumberedExpression, UnknownExpression, is_excluded, to_label
+from ..errors import DatasetError, NumberedExpression, UnknownExpression
+from .expressions import is_excluded, to_label
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 KDEF_NAME = re.compile(r"^([AB])([FM])(\d{2})(AF|AN|DI|HA|NE|SA|SU)(FL|FR|HL|HR|S)$", re.I)
@@ -33,9 +30,6 @@ class Record:
     subject: str   # namespaced by source, so identities of two datasets never merge
     source: str
 
-
-class DatasetError(ValueError):
-    """A dataset folder or manifest that cannot be read; the message names the problem and the fix."""
 
 
 @dataclass
@@ -247,27 +241,3 @@ def _nonempty(records, root, kind, selection) -> list[Record]:
         raise DatasetError(f"no usable {kind} images in {root} for {selection}; check the path and the layout "
                            "(docs/data.md), or run usgan-data check")
     return records
-
-
-KINDS = ("kdef", "rafd", "cfee", "folder", "manifest", "synthetic")
-
-
-def read_source(spec: str, kdef_angles=("S",), rafd_angles=("090",), rafd_gazes=("frontal",),
-                skip_bad=False, log: ReadLog | None = None) -> list[Record]:
-    """Records of one 'kind:path' source; `log` collects what was left out and how subjects were read."""
-    from .cfee import read_cfee   # cfee builds on this module's readers
-
-    kind, sep, path = spec.partition(":")
-    kind = kind.strip().lower()
-    if not sep or kind not in KINDS or kind == "synthetic":
-        raise DatasetError(f"data source '{spec}' is not kind:path; kinds: {', '.join(KINDS[:-1])} (or 'synthetic')")
-    log = log or ReadLog(spec)
-    readers = {
-        "kdef": lambda: read_kdef(path, kdef_angles, skip_bad, log),
-        "rafd": lambda: read_rafd(path, rafd_angles, rafd_gazes, skip_bad, log),
-        "cfee": lambda: read_cfee(path, skip_bad, log),
-        "folder": lambda: read_expression_folders(path, "folder", skip_bad, log),
-        "manifest": lambda: read_manifest(path, "manifest", skip_bad, log),
-    }
-    log.records = readers[kind]()
-    return log.records

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..errors import DatasetError
 from .expressions import EXPRESSIONS
-from .readers import PER_IMAGE, DatasetError
+from .readers import PER_IMAGE
 
 UNREADABLE = "unreadable image (--skip-bad)"
 

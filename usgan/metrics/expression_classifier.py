@@ -11,6 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..images import to_float
+
 
 class ExpressionNet(nn.Module):
     """Four conv blocks and a linear head; input in [-1, 1], any size >= 32."""
@@ -38,7 +40,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 3
     for _ in range(epochs):
         for s in range(0, n, batch_size):
             b = torch.randperm(n)[:batch_size]
-            x = images[b].float() / 127.5 - 1
+            x = to_float(images[b])
             x = torch.where(torch.rand(len(b), 1, 1, 1) < 0.5, x.flip(-1), x)
             x = x * torch.empty(len(b), 1, 1, 1).uniform_(0.8, 1.1) + torch.empty(len(b), 3, 1, 1).uniform_(-0.1, 0.1)
             dx, dy = torch.randint(-3, 4, (2,)).tolist()

@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.expressions import to_label
+from ..errors import FERWeightsError
 
 # FER2013's class order, as the package's emotions dict lists it.
 FER_CLASSES = ("angry", "disgusted", "afraid", "happy", "sad", "surprised", "neutral")
@@ -29,9 +30,6 @@ FER_TO_OURS = torch.tensor([to_label(n) for n in FER_CLASSES])
 # The package crops the tight MTCNN box; our aligned crops have margin, so the inner part is taken.
 FACE_FRACTION = 0.8
 
-
-class FERWeightsError(ValueError):
-    """A weights path that does not hold the facial-emotion-recognition model."""
 
 
 def _block(cin, cout, stride):

@@ -30,6 +30,8 @@ import math
 import numpy as np
 import torch
 
+from ..images import to_hwc_uint8
+
 SAME_PERSON_DISTANCE = 0.6      # face_recognition's default tolerance in compare_faces
 SCORE_SCALE = 0.1               # width of the logistic; see the module docstring
 LOCAL_FVS_LABEL = "local verification score (stand-in for Face++ FVS, not comparable to it)"
@@ -42,11 +44,7 @@ ACD_BOXES = {
 
 def _as_hwc_uint8(images) -> list[np.ndarray]:
     """Accept (N,3,H,W) tensors in uint8 or [-1, 1] floats, or (N,H,W,3) uint8 arrays; return contiguous HWC."""
-    if isinstance(images, torch.Tensor):
-        if images.dtype != torch.uint8:
-            images = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        images = images.cpu().permute(0, 2, 3, 1).numpy()
-    arr = np.asarray(images)
+    arr = to_hwc_uint8(images) if isinstance(images, torch.Tensor) else np.asarray(images)
     if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
         raise ValueError(f"expected (N,3,H,W) tensors or (N,H,W,3) uint8 arrays, got {arr.shape} {arr.dtype}")
     return [np.ascontiguousarray(a) for a in arr]

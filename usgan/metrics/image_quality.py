@@ -6,22 +6,14 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-
-def _to_uint8_hwc(x) -> np.ndarray:
-    """(N,3,H,W) uint8 or [-1, 1] tensors (clamped, as images are saved) to (N,H,W,3) uint8."""
-    if isinstance(x, torch.Tensor):
-        if x.dtype != torch.uint8:
-            x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return x.cpu().permute(0, 2, 3, 1).numpy()
-    return np.asarray(x, dtype=np.uint8)
+from ..images import to_hwc_uint8
 
 
 def image_scores(outputs, targets) -> dict[str, np.ndarray]:
     """L1, PSNR and SSIM of each output to its target, computed on the saved 8-bit images."""
-    out, trg = _to_uint8_hwc(outputs), _to_uint8_hwc(targets)
+    out, trg = to_hwc_uint8(outputs), to_hwc_uint8(targets)
     if out.shape != trg.shape:
         raise ValueError(f"outputs {out.shape} and targets {trg.shape} differ in shape")
     o, t = out.astype(np.float64), trg.astype(np.float64)

@@ -24,15 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.align import CropGeometry
+from ..errors import WeightsError
 from ..data.synthetic import SYNTHETIC_CROP
 
 HERE = Path(__file__).resolve().parent
 AUTHORS_REPO = "https://github.com/arbishakram/US-GAN"
 AUTHORS_COMMIT = "be3fca227f737542bfe3523fddd1b794c2539641"
 
-
-class WeightsError(ValueError):
-    """A named weight that is unknown, missing or fails to download or verify; the message names the fix."""
 
 
 @dataclass(frozen=True)

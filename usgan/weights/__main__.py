@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 
 from ..cli_common import parser, run
-from . import KNOWN, WeightsError, add_file, download_url, fetch, is_present, known, missing_message, weight_path
+from ..errors import WeightsError
+from . import KNOWN, add_file, download_url, fetch, is_present, known, missing_message, weight_path
 
 
 def _size(name: str) -> str:

@@ -1,0 +1,1 @@
+"""Tests of cluster/: the Ray launcher YAML, the RayJob manifest and the two-node script."""
