@@ -88,6 +88,20 @@ def test_intermediate_skips_parameter_count_from_the_layer_table(d):
         == want + conv(2 * d, 1, 7)
 
 
+def test_intermediate_skips_are_the_u_net_written_out():
+    torch.manual_seed(0)
+    G = Generator(conv_dim=8, res_blocks=0, intermediate_skips=True)
+    x, c = torch.rand(2, 3, 64, 64) * 2 - 1, torch.eye(7)[[2, 4]]
+    L = G.main
+    block = lambda i, h: L[i + 2](L[i + 1](L[i](h)))  # noqa: E731  conv, norm, ReLU
+    e128 = block(0, torch.cat([x, c[:, :, None, None].expand(-1, -1, 64, 64)], 1))
+    e64 = block(3, e128)
+    d64 = block(9, block(6, e64))
+    d128 = block(12, torch.cat([d64, e64], 1))
+    want = torch.tanh(L[15](torch.cat([d128, e128], 1))) + x
+    assert len(L) == 17 and torch.allclose(G(x, c), want, atol=1e-6)
+
+
 def test_intermediate_skips_carry_the_encoder_around_a_dead_bottleneck():
     torch.manual_seed(0)
     x1, x2, c = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1, torch.eye(7)[[2]]
@@ -133,6 +147,7 @@ def test_a_short_training_run_moves_every_part_of_each_variant(variant):
     assert all(math.isfinite(v) for v in terms.values())
     after = engine.G.state_dict()
     heads = [k for k in after if k.startswith("attention.")] + ["main.0.weight"]
+    assert bool(heads[:-1]) == cfg.model.attention and bool(engine.G.skip_from) == cfg.model.intermediate_skips
     assert all(not torch.equal(before[k], after[k]) for k in heads)
 
 
