@@ -12,7 +12,11 @@ supervision, which the GAN never has): how many steps this generator needs to le
 it times the bare training step against the same step inside a 1-worker Ray TorchTrainer, in the same run.
 The run is `single_run`: step for step the one `python -m usgan.train` makes with the same preset and seed.
 The final outputs are also read by --readers more classifiers of the same kind (other seeds): their spread says
-how much the accuracy depends on the one reader.
+how much the accuracy depends on the one reader. Then a panel of five readers of two architectures, trained with
+shifts, colour and noise (usgan/metrics/panel.py), reads the final G's translations of people of a synthetic seed
+no training or validation uses: each reader's accuracy, the median, the table per expression under the median
+reader, and the L1 to the true target over the input's, on the pixels the expression changes and on the rest.
+Architecture switches pass through --set, e.g. --set model.attention=true.
 The last line is one JSON object.
 """
 from __future__ import annotations
@@ -34,7 +38,9 @@ from usgan.config import config_from_cli
 from usgan.data import load_data
 from usgan.metrics.expression_classifier import load_or_train
 from usgan.metrics.oracle import supervised_step, target_batches
+from usgan.metrics.panel import load_or_train_panel, panel_lines, read_translations, scoring_data
 from usgan.metrics.synthetic_scores import translation_scores
+from usgan.config import validate
 from usgan.run_outputs import grid_faces, save_sample_grid
 from usgan.step import Engine, single_run
 
@@ -52,8 +58,8 @@ def _scored_row(counter: str, i: int, t0: float, G, data, classifier, terms=None
 
 
 def learning_curve(cfg, data, classifier, every: int, grids: str | None = None, save_g: str | None = None,
-                   readers=()) -> list[dict]:
-    """The run's scores every `every` iterations; at the last one also as `readers` (more classifiers) read it."""
+                   readers=()) -> tuple[list[dict], torch.nn.Module]:
+    """The run's scores every `every` iterations (at the last one also as `readers` read it), and its final G."""
     faces = data.as_float(grid_faces(data))
     curve, t0 = [], time.time()
     terms = {}
@@ -69,7 +75,7 @@ def learning_curve(cfg, data, classifier, every: int, grids: str | None = None, 
             if save_g:   # with its config beside it, so load_generator and scripts/ship_weights.py read it
                 torch.save(engine.G_eval.state_dict(), save_g)
                 cfg.save(Path(save_g).with_suffix(".yaml"))
-    return curve
+    return curve, engine.G_eval
 
 
 def oracle_curve(cfg, data, classifier, steps: int, every: int) -> list[dict]:
@@ -223,9 +229,11 @@ def main(argv=None):
                     "its config beside it as FILE.yaml")
     ap.add_argument("--readers", type=int, default=4,
                     help="more classifiers of the same kind (seeds 1..N) that also read the final outputs")
-    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--skip-panel", action="store_true", help="no reader panel on the final G")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="any setting, e.g. --set model.attention=true")
     a = ap.parse_args(argv)
-    cfg = config_from_cli(a)
+    cfg = validate(config_from_cli(a))
     data = load_data(cfg.data, cfg.model.image_size)
     result = {"benchmark": "learning", "preset": cfg.preset, "iterations": cfg.optim.num_iters}
     if not a.skip_learning or a.oracle_steps:
@@ -236,13 +244,22 @@ def main(argv=None):
         # More readers of the same kind (other seeds): a translation that only one classifier accepts is not
         # an expression a person would name, and the outputs will be judged by a classifier that is not ours.
         readers = [load_or_train(data, cfg.data.cache_dir, seed=k)[0] for k in range(1, a.readers + 1)]
-        curve = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5), a.grids, a.save_g,
-                               readers)
+        curve, G_final = learning_curve(cfg, data, clf, a.every or max(1, cfg.optim.num_iters // 5), a.grids,
+                                        a.save_g, readers)
         final = curve[-1]
         result.update(curve=curve, final=final, goal_target_accuracy=0.70,
                       goal_met=final["target_accuracy"] >= 0.70 and final["l1_to_target"] < final["l1_input_to_target"])
         if readers:
             result["other_readers_median"] = statistics.median(final["other_readers"])
+        if not a.skip_panel:
+            t0 = time.time()
+            panel = load_or_train_panel(data, cfg.data.cache_dir)
+            result["panel"] = read_translations(G_final, scoring_data(cfg.data, cfg.model.image_size), panel)
+            p = result["panel"]
+            p["seconds"] = round(time.time() - t0, 1)
+            p["goal_met"] = (p["readers_ok"] and p["median_accuracy"] >= 0.85 and p["l1_ratio"] <= 0.8
+                             and min(p["per_expression"].values()) >= 0.60)
+            print("\n".join(panel_lines(p)), flush=True)
     if a.oracle_steps:
         result["oracle_curve"] = oracle_curve(cfg, data, clf, a.oracle_steps, a.every or max(1, a.oracle_steps // 5))
     if not a.skip_ray_overhead:

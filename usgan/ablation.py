@@ -1,11 +1,13 @@
 """The paper's architecture ablation on the synthetic faces: US-GAN, no skip, 6 blocks, 6 blocks + skip.
 
     python -m usgan.ablation                         # CPU-sized: about 10 minutes on 2 cores
+    python -m usgan.ablation --only 1,5,6            # US-GAN against the paper's two proposed extensions
     python -m usgan.ablation --iters 3000 --device cuda --preset demo-paper --faces 24 --out outputs/ablation-3k
     python -m usgan.ablation --config my.yaml --iters 500
 
 Every variant trains for the same iterations from the same seed on the same batches with the plain-PyTorch
-Engine (no Ray), changing only the generator: residual blocks 1 or 6, ultimate skip on or off; the loss
+Engine (no Ray), changing only the generator: residual blocks 1 or 6, ultimate skip on or off, and on request
+(--only 5,6 or --extensions) the extensions the paper proposes: an attention mask, U-Net skips; the loss
 weights, optimiser and data stay those of the chosen config. Each is then scored on the same test faces,
 translated to every other expression:
 - identity error to the ground truth: L1 to the same synthetic person showing the target expression (the set
@@ -32,15 +34,19 @@ from .data.expressions import EXPRESSIONS
 from .demo_stimuli import write_generator_outputs
 from .errors import UsageError
 from .models import count_parameters
-from .run_outputs import sample_grid
+from .run_outputs import sample_grids
 
-VARIANTS = [  # (name, residual blocks, ultimate skip)
-    ("US-GAN (1 block + skip)", 1, True),
-    ("no skip (1 block)", 1, False),
-    ("6 blocks (StarGAN-like)", 6, False),
-    ("6 blocks + skip", 6, True),
+ARCHITECTURE = ("g_res_blocks", "ultimate_skip", "attention", "intermediate_skips")
+VARIANTS = [  # (name, study stimulus folder, the ARCHITECTURE settings)
+    ("US-GAN (1 block + skip)", "usgan", (1, True, False, False)),
+    ("no skip (1 block)", "no-skip", (1, False, False, False)),
+    ("6 blocks (StarGAN-like)", "six-blocks", (6, False, False, False)),
+    ("6 blocks + skip", "six-blocks-skip", (6, True, False, False)),
 ]
-STIMULUS_NAMES = {(1, True): "usgan", (1, False): "no-skip", (6, False): "six-blocks", (6, True): "six-blocks-skip"}
+EXTENSIONS = [  # the paper's proposed next steps; not in the default set (each adds a quarter to the run)
+    ("US-GAN + attention mask", "attention", (1, True, True, False)),
+    ("U-Net skips, no block + skip", "intermediate-skips", (0, True, False, True)),
+]
 
 
 def ablation_config(a):
@@ -94,7 +100,9 @@ def build_parser():
     ap.add_argument("--stimuli", metavar="DIR", help="also write each variant's translations of the study demo's "
                     "faces as a study stimulus folder (DIR/inputs, DIR/methods/<variant>/...), the layout of "
                     "study_app/demo_stimuli")
-    ap.add_argument("--only", help="comma list of variant numbers 1-4 to run (default all)")
+    ap.add_argument("--only", help="comma list of variant numbers to run: 1-4 the paper's (the default), 5 attention, "
+                    "6 intermediate skips")
+    ap.add_argument("--extensions", action="store_true", help="also run variants 5 and 6")
     add_device_flag(ap)
     ap.add_argument("--out", default="outputs/ablation")
     ap.add_argument("--quiet", action="store_true")
@@ -107,12 +115,13 @@ def main(argv=None) -> int:
         a.iters = 120
     if (a.iters is not None and a.iters < 1) or a.faces < 1 or a.grid_faces < 1:
         raise UsageError("--iters, --faces and --grid-faces must be >= 1")
-    variants = VARIANTS
+    every = VARIANTS + EXTENSIONS
+    variants = every if a.extensions else VARIANTS
     if a.only:
-        try:
-            variants = [VARIANTS[int(i) - 1] for i in a.only.split(",")]
-        except (ValueError, IndexError):
-            raise UsageError(f"--only {a.only!r}: use numbers 1-4, e.g. --only 1,3") from None
+        numbers = [i.strip() for i in a.only.split(",")]
+        if not all(i.isdigit() and 1 <= int(i) <= len(every) for i in numbers):
+            raise UsageError(f"--only {a.only!r}: use numbers 1-{len(every)}, e.g. --only 1,5")
+        variants = [every[int(i) - 1] for i in numbers]
     base = ablation_config(a)
     from .data import load_data
     from .evaluate import evaluate
@@ -131,10 +140,11 @@ def main(argv=None) -> int:
     grid_faces = data.as_float(faces[: a.grid_faces])
     cache: dict = {}
     rows, grids = [], []
-    for name, blocks, skip in variants:
+    for name, folder, arch in variants:
         cfg = copy.deepcopy(base)   # only the architecture differs between variants
-        cfg.model.g_res_blocks, cfg.model.ultimate_skip = blocks, skip
-        if not skip:   # switches that act through the skip (a demo base has them) go with it
+        for key, value in zip(ARCHITECTURE, arch):
+            setattr(cfg.model, key, value)
+        if not cfg.model.ultimate_skip:   # switches that act through the skip (a demo base has them) go with it
             cfg.model.identity_init = cfg.model.residual_blur = False
             cfg.model.residual_scale = 1.0
         print(f"[ablation] {name}: training", flush=True)
@@ -143,7 +153,9 @@ def main(argv=None) -> int:
         res = evaluate(G, data, classifier=lambda x: predict(clf, x), faces=faces, progress=not a.quiet,
                        encoding_cache=cache)
         o = res["overall"]
-        row = {"variant": name, "res_blocks": blocks, "ultimate_skip": skip, "g_parameters": count_parameters(G),
+        m = cfg.model
+        row = {"variant": name, "res_blocks": m.g_res_blocks, "ultimate_skip": m.ultimate_skip, "attention": m.attention,
+               "intermediate_skips": m.intermediate_skips, "g_parameters": count_parameters(G),
                "iterations": cfg.optim.num_iters, "train_seconds": round(seconds, 1),
                "identity_l1_to_gt": o["l1"], "acd_to_gt": o["acd_to_target"],
                "expression_accuracy": o["expression_accuracy"], "acd": o["acd"],
@@ -153,9 +165,10 @@ def main(argv=None) -> int:
         rows.append(row)
         print(f"[ablation] {name}: {seconds:.0f} s; L1 to GT {row['identity_l1_to_gt']:.4f}, expression acc "
               f"{row['expression_accuracy']:.1%}, ACD {row['acd']:.4f}", flush=True)
-        grids.append((name, sample_grid(G, grid_faces)))
+        grid, masks = sample_grids(G, grid_faces)
+        grids += [(name, grid)] + ([(f"{name}: mask", masks)] if masks is not None else [])
         if a.stimuli:
-            write_generator_outputs(a.stimuli, STIMULUS_NAMES[blocks, skip], G, size)
+            write_generator_outputs(a.stimuli, folder, G, size)
     box = res["acd_box"]
     md = [f"| variant | G params | identity error: L1 to GT ↓ | ACD ({box}) to GT ↓ | expression acc. ↑ | "
           f"ACD ({box}) ↓ | local FVS* ↑ | train s |", "|---|---|---|---|---|---|---|---|"]

@@ -58,18 +58,27 @@ def _generator_for(state: dict, cfg: Config | None) -> tuple[Generator, str]:
     blocks = len({k.split(".")[1] for k in state if re.match(r"main\.\d+\.main\.", k)})
     c_dim = state["main.0.weight"].shape[1] - 3
     conv_dim = state["main.0.weight"].shape[0]
+    # The extensions show in the weights: a mask head, and a last conv reading the decoder's and the encoder's maps.
+    attention = "attention.0.weight" in state
+    last_conv = max((k for k in state if re.fullmatch(r"main\.\d+\.weight", k)), key=lambda k: int(k.split(".")[1]))
+    skips = state[last_conv].shape[1] == 2 * conv_dim
     if cfg is not None:
         skip = cfg.model.ultimate_skip
+        for name, has in (("attention", attention), ("intermediate_skips", skips)):
+            if getattr(cfg.model, name) != has:
+                raise CheckpointError(f"the config beside these weights says model.{name}={getattr(cfg.model, name)} "
+                                      f"but the weights were trained with {name} {'on' if has else 'off'}; "
+                                      "pass the config the run wrote with them")
     else:
         # The authors' files carry no flag: one block means US-GAN (skip on), six means StarGAN (skip off).
-        skip = blocks == 1
+        skip = blocks == 1 or attention or skips
     kind = "usgan" if skip else "stargan"
     label_norm = any(".label_affine." in k for k in state)
     # A fixed blur and scale hold no weights: only the config knows them.
     blur = cfg is not None and cfg.model.residual_blur
     scale = cfg.model.residual_scale if cfg is not None else 1.0
     return Generator(c_dim=c_dim, conv_dim=conv_dim, res_blocks=blocks, ultimate_skip=skip, label_norm=label_norm,
-                     residual_blur=blur, residual_scale=scale), kind
+                     residual_blur=blur, residual_scale=scale, attention=attention, intermediate_skips=skips), kind
 
 
 def checkpoint_file(path) -> Path:
@@ -142,6 +151,7 @@ def _load(path, ultimate_skip=None) -> tuple[Generator, Config, dict | None, boo
         cfg = preset("stargan" if kind == "stargan" else "paper")
         cfg.model.c_dim, cfg.model.g_conv_dim = G.c_dim, state["main.0.weight"].shape[0]
         cfg.model.g_res_blocks, cfg.model.ultimate_skip = len({k.split(".")[1] for k in state if ".main." in k}), G.ultimate_skip
+        cfg.model.attention, cfg.model.intermediate_skips = G.attention is not None, bool(G.skip_from)
     return G.eval(), cfg, about, from_file
 
 

@@ -28,6 +28,9 @@ class ModelConfig:
     label_norm: bool = False     # G: class-conditional scale and shift after every InstanceNorm (not in the paper)
     residual_blur: bool = False  # G: a fixed 3x3 blur of the change added through the skip (not in the paper)
     residual_scale: float = 1.0  # G: the change added through the skip is scale * tanh (not in the paper)
+    # The paper's proposed extensions (its conclusion), not in its model:
+    attention: bool = False           # G: also a mask m in [0, 1]; the output is x + m * change (GANimation's)
+    intermediate_skips: bool = False  # G: U-Net skips from encoder to decoder, in place of the residual blocks
 
 
 @dataclass
@@ -208,6 +211,10 @@ def validate(cfg: Config) -> Config:
          "model.identity_init, residual_blur and residual_scale act through the ultimate skip; without it set them "
          "to false, false and 1"),
         (m.residual_scale > 0, "model.residual_scale must be > 0 (1 is the paper's)"),
+        (m.ultimate_skip or not m.attention, "model.attention gates the change added through the ultimate skip; "
+                                             "set model.ultimate_skip=true"),
+        (m.g_res_blocks == 0 or not m.intermediate_skips,
+         "model.intermediate_skips replaces the residual blocks; also set model.g_res_blocks=0"),
         (0 < cfg.data.test_fraction < 1, "data.test_fraction must be between 0 and 1"),
         (len(cfg.data.sources) > 0, "data.sources is empty; use 'synthetic' or kind:path"),
         (len(cfg.data.align_eyes) == 2 and all(0 < v < 1 for v in cfg.data.align_eyes),

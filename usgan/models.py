@@ -2,7 +2,10 @@
 
     G = Generator()                              # US-GAN: one residual block + ultimate skip
     G = Generator(res_blocks=6, ultimate_skip=False)   # StarGAN's generator
+    G = Generator(attention=True)                # the paper's proposed extensions (off in every preset):
+    G = Generator(res_blocks=0, intermediate_skips=True)   # a mask on the change; U-Net skips for the block
     fake = G(x, one_hot_target)                  # x in [-1, 1], fake in [-2, 2] (never clamped in training)
+    fake, mask = G(x, one_hot_target, return_mask=True)    # mask: None without attention
 """
 import torch
 import torch.nn as nn
@@ -70,9 +73,11 @@ class Generator(nn.Module):
     """Encoder, residual blocks, decoder; the ultimate skip adds the input image after the tanh."""
 
     def __init__(self, c_dim=7, conv_dim=64, res_blocks=1, ultimate_skip=True, label_norm=False, residual_blur=False,
-                 residual_scale=1.0):
+                 residual_scale=1.0, attention=False, intermediate_skips=False):
         super().__init__()
         self.c_dim, self.ultimate_skip = c_dim, ultimate_skip
+        if attention and not ultimate_skip:
+            raise ValueError("attention gates the change added through the ultimate skip: keep ultimate_skip on")
         # Switch `residual_scale` (1 in the paper): the change G adds through the skip is scale * tanh(...).
         # With 1 a pixel can move by less than half the image range, so light skin can never become a dark open
         # mouth (or a dark mouth skin again): about a third of an expression's change is out of reach.
@@ -90,24 +95,60 @@ class Generator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), InstanceNorm(ch * 2, k), nn.ReLU(inplace=True)]
             ch *= 2
         layers += [ResidualBlock(ch, k) for _ in range(res_blocks)]
+        # Switch `intermediate_skips` (off in the paper, which proposes it): U-Net skips, the encoder's
+        # conv_dim x S and 2conv_dim x S/2 maps concatenated to the decoder's maps of the same size, so the
+        # up-sampling conv at S/2 and the last 7x7 conv read twice the channels.
+        self.skip_from, self.skip_into = set(), set()
+        if intermediate_skips:
+            # The encoder's ReLUs at S and S/2; the map at S/2 joins before the 2nd up-sampling conv, the map at
+            # S before the last conv (the colour and mask heads).
+            self.skip_from, self.skip_into = {2, 5}, {len(layers) + 3}
         for _ in range(2):  # up-sampling
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), InstanceNorm(ch // 2, k),
+            wide = 2 if intermediate_skips and ch < conv_dim * 4 else 1
+            layers += [nn.ConvTranspose2d(ch * wide, ch // 2, 4, 2, 1, bias=False), InstanceNorm(ch // 2, k),
                        nn.ReLU(inplace=True)]
             ch //= 2
+        ch *= 2 if intermediate_skips else 1
         layers += [nn.Conv2d(ch, 3, 7, 1, 3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+        # Switch `attention` (off in the paper, which proposes it): GANimation's mask m = sigmoid(conv7x7(h)) read
+        # from the features the colour head reads; the output is x + m * r, so m == 0 keeps a pixel exactly.
+        # Built after `main` so the paper's layers draw the same initial weights with or without it.
+        self.attention = nn.Sequential(nn.Conv2d(ch, 1, 7, 1, 3, bias=False), nn.Sigmoid()) if attention else None
         self.label_norms = [m for m in self.modules() if getattr(m, "label_affine", None) is not None]
 
-    def forward(self, x, c):
+    def forward(self, x, c, return_mask=False):
         for norm in self.label_norms:
             norm.label = c
         c = c.view(c.size(0), c.size(1), 1, 1).expand(-1, -1, x.size(2), x.size(3))
-        out = self.main(torch.cat([x, c.to(x.dtype)], dim=1))
+        h = torch.cat([x, c.to(x.dtype)], dim=1)
+        mask = None
+        if self.skip_from or self.attention is not None:
+            h = self._features(h)
+            if self.attention is not None:
+                mask = self.attention(h)
+            out = self.main[-1](self.main[-2](h))
+        else:
+            out = self.main(h)
         if self.blur is not None:
             out = F.conv2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), self.blur.to(out.dtype), groups=3)
         if self.residual_scale != 1.0:
             out = out * self.residual_scale
-        return out + x if self.ultimate_skip else out
+        if mask is not None:
+            out = mask * out
+        out = out + x if self.ultimate_skip else out
+        return (out, mask) if return_mask else out
+
+    def _features(self, h):
+        """`main` up to the colour head (its last conv and tanh), with the U-Net skips where switched on."""
+        saved = []
+        for i, layer in enumerate(self.main[:-2]):
+            if i in self.skip_into:
+                h = torch.cat([h, saved.pop()], dim=1)
+            h = layer(h)
+            if i in self.skip_from:
+                saved.append(h)
+        return torch.cat([h, saved.pop()], dim=1) if saved else h
 
 
 class Discriminator(nn.Module):

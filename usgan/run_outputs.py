@@ -76,12 +76,24 @@ class ProgressLog:
 
 def sample_grid(engine_or_G, faces: torch.Tensor, c_dim: int = 7) -> Image.Image:
     """Rows: faces; columns: the input, then the face translated to each of the seven expressions."""
+    return sample_grids(engine_or_G, faces, c_dim)[0]
+
+
+def sample_grids(engine_or_G, faces: torch.Tensor, c_dim: int = 7) -> tuple[Image.Image, Image.Image | None]:
+    """The sample grid, and where G has an attention mask (model.attention) the same grid of masks (white: 1)."""
     G = getattr(engine_or_G, "G_eval", engine_or_G)
-    cols = [faces] + [translate(G, faces, torch.full((len(faces),), k)).cpu() for k in range(c_dim)]
-    n, s = len(faces), faces.shape[-1]
-    grid = torch.stack(cols, 1)                      # (n, 8, 3, s, s)
-    grid = to_uint8(grid).permute(0, 3, 1, 4, 2).reshape(n * s, (c_dim + 1) * s, 3)
-    return Image.fromarray(grid.numpy())
+    outs = [translate(G, faces, torch.full((len(faces),), k), return_mask=True) for k in range(c_dim)]
+    grid = _tile(to_uint8(torch.stack([faces.cpu()] + [y.cpu() for y, _ in outs], 1)))
+    if outs[0][1] is None:
+        return grid, None
+    masks = [m.cpu().expand(-1, 3, -1, -1) * 2 - 1 for _, m in outs]   # [0, 1] shown as black to white
+    return grid, _tile(to_uint8(torch.stack([faces.cpu()] + masks, 1)))
+
+
+def _tile(images: torch.Tensor) -> Image.Image:
+    """(rows, columns, 3, s, s) uint8 to one picture."""
+    n, cols, _, s, _ = images.shape
+    return Image.fromarray(images.permute(0, 3, 1, 4, 2).reshape(n * s, cols * s, 3).numpy())
 
 
 def grid_faces(data) -> torch.Tensor:
@@ -90,8 +102,12 @@ def grid_faces(data) -> torch.Tensor:
 
 
 def save_sample_grid(engine, faces, path) -> Path:
+    """The grid at path, and G's masks beside it as NAME_mask.png where it has them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample_grid(engine, faces).save(path)
+    grid, masks = sample_grids(engine, faces)
+    grid.save(path)
+    if masks is not None:
+        masks.save(path.with_name(f"{path.stem}_mask{path.suffix}"))
     return path
 

@@ -11,12 +11,13 @@ def unwrap(m: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def translate(G, x: torch.Tensor, labels: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+def translate(G, x: torch.Tensor, labels: torch.Tensor, batch_size: int | None = None, return_mask: bool = False):
     """G(x, c) in eval mode for faces x in [-1, 1], on G's device, unclamped.
 
     labels: target classes (N,), or conditions (N, c_dim) such as a morph's mixed one-hots.
     batch_size 1 makes every face come out the same whatever it is batched with (CPU convolutions
     round differently with the batch size).
+    return_mask: also return G's attention mask (N, 1, S, S), or None where G has none (model.attention).
     """
     G = unwrap(G)
     dev = next(G.parameters()).device
@@ -25,6 +26,10 @@ def translate(G, x: torch.Tensor, labels: torch.Tensor, batch_size: int | None =
     was_training = G.training
     G.eval()
     try:
-        return torch.cat([G(x[s:s + step].to(dev), c[s:s + step].to(dev)) for s in range(0, len(x), step)])
+        if not return_mask:
+            return torch.cat([G(x[s:s + step].to(dev), c[s:s + step].to(dev)) for s in range(0, len(x), step)])
+        parts = [G(x[s:s + step].to(dev), c[s:s + step].to(dev), return_mask=True) for s in range(0, len(x), step)]
+        masks = None if parts[0][1] is None else torch.cat([m for _, m in parts])
+        return torch.cat([y for y, _ in parts]), masks
     finally:
         G.train(was_training)

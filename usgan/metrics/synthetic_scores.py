@@ -7,6 +7,20 @@ from ..translate import translate, unwrap
 from .expression_classifier import predict
 
 
+def translation_pairs(data, idx) -> tuple[list[int], list[int], list[int]]:
+    """(source image, true target image, target label) for every face in idx to each other expression it has."""
+    gt = data.ground_truth()
+    src, trg, labels = [], [], []
+    for i in idx:
+        r = data.records[i]
+        for k in range(7):
+            if k != r.label and (r.subject, k) in gt:
+                src.append(i), trg.append(gt[(r.subject, k)]), labels.append(k)
+    if not src:
+        raise ValueError("no face in this split has a known target; translation_scores needs the synthetic set")
+    return src, trg, labels
+
+
 @torch.no_grad()
 def translation_scores(G, data, classifier, split="test", max_faces=None, batch_size=64, faces=None,
                        readers=()) -> dict:
@@ -20,17 +34,8 @@ def translation_scores(G, data, classifier, split="test", max_faces=None, batch_
     untouched input, the number to beat (a generator that returns its input scores exactly that).
     reader_accuracies (only with `readers`, more classifiers): each one's target accuracy on the same outputs.
     """
-    gt = data.ground_truth()
     idx = (data.pick_faces(split, max_faces) if faces is None else torch.as_tensor(faces)).tolist()
-    c_dim = 7
-    src, trg, labels = [], [], []
-    for i in idx:
-        r = data.records[i]
-        for k in range(c_dim):
-            if k != r.label and (r.subject, k) in gt:
-                src.append(i), trg.append(gt[(r.subject, k)]), labels.append(k)
-    if not src:
-        raise ValueError("no face in this split has a known target; translation_scores needs the synthetic set")
+    src, trg, labels = translation_pairs(data, idx)
     correct, l1_out, l1_in, n = 0, 0.0, 0.0, 0
     read_right = [0] * len(readers)
     dev = next(unwrap(G).parameters()).device
