@@ -93,7 +93,7 @@ def read_kdef(root, angles=("S",), skip_bad=False, log: ReadLog | None = None) -
             continue
         # Sessions A and B photograph the same person: the subject is gender + number.
         out.append(Record(str(p), to_label(expr), f"kdef:{gender.upper()}{num}", "kdef"))
-    log.subjects_from["KDEF file name: gender + number (sessions A and B are one person)"] += len(out)
+    log.subjects_from["KDEF file name: gender + number (series A and B are one person)"] += len(out)
     log.labels_from = "KDEF expression codes in the file names (AF AN DI HA NE SA SU)"
     _fail_on_bad(bad, root, "do not follow KDEF naming like AF01ANS.JPG", "rename or remove them", skip_bad, log)
     return _nonempty(out, root, "KDEF", f"angles {sorted(angles)}")
