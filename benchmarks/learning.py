@@ -38,7 +38,8 @@ from usgan.config import config_from_cli
 from usgan.data import load_data
 from usgan.metrics.expression_classifier import load_or_train
 from usgan.metrics.oracle import supervised_step, target_batches
-from usgan.metrics.panel import load_or_train_panel, panel_lines, read_translations, scoring_data
+from usgan.metrics.panel import (SCORING_SEED, VALIDATION_SEED, load_or_train_panel, panel_lines,
+                                 read_translations, scoring_data)
 from usgan.metrics.synthetic_scores import translation_scores
 from usgan.config import validate
 from usgan.run_outputs import grid_faces, save_sample_grid
@@ -230,6 +231,9 @@ def main(argv=None):
     ap.add_argument("--readers", type=int, default=4,
                     help="more classifiers of the same kind (seeds 1..N) that also read the final outputs")
     ap.add_argument("--skip-panel", action="store_true", help="no reader panel on the final G")
+    ap.add_argument("--panel-on", choices=["scoring", "validation"], default="scoring",
+                    help="whose translations the panel reads: 40 people of synthetic seed 9001, read only to report "
+                         "(default), or 24 of seed 3, where settings are chosen")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="any setting, e.g. --set model.attention=true")
     a = ap.parse_args(argv)
@@ -254,7 +258,9 @@ def main(argv=None):
         if not a.skip_panel:
             t0 = time.time()
             panel = load_or_train_panel(data, cfg.data.cache_dir)
-            result["panel"] = read_translations(G_final, scoring_data(cfg.data, cfg.model.image_size), panel)
+            on_val = a.panel_on == "validation"
+            result["panel"] = read_translations(G_final, scoring_data(cfg.data, cfg.model.image_size, validation=on_val),
+                                                 panel, seed=VALIDATION_SEED if on_val else SCORING_SEED)
             p = result["panel"]
             p["seconds"] = round(time.time() - t0, 1)
             p["goal_met"] = (p["readers_ok"] and p["median_accuracy"] >= 0.85 and p["l1_ratio"] <= 0.8

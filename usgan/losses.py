@@ -96,9 +96,11 @@ class USGANLoss:
         return x + sigma * torch.randn_like(x) if sigma else x
 
     def fake(self, x_real, c_trg):
-        """G(x, c') with grad, through the (possibly DDP-wrapped) G: the fake both phases of a G iteration share."""
+        """G(x, c') with grad, through the (possibly DDP-wrapped) G, and its attention mask (None without one):
+        the fake both phases of a G iteration share."""
         with self._ac(self.bf16_g):
-            return self._for_d(self.G(x_real, c_trg))
+            x_fake, mask = self.G(x_real, c_trg, return_mask=True)
+        return self._for_d(x_fake), mask
 
     # ------------------------------------------------------------------------------------------ phases
     def classifier_phase(self, x_real, label_org):
@@ -145,14 +147,15 @@ class USGANLoss:
             total = total + cfg.lambda_cls * cfg.cls_fake_source * cls_src
         return total, terms
 
-    def generator_phase(self, x_real, c_org, c_trg, label_trg, x_fake=None):
-        """-D(G(x,c')) + l_rec * |x - G(G(x,c'),c)|_1 + l_cls * CE(D_cls(G(x,c')), c').
+    def generator_phase(self, x_real, c_org, c_trg, label_trg, x_fake=None, mask=None):
+        """-D(G(x,c')) + l_rec * |x - G(G(x,c'),c)|_1 + l_cls * CE(D_cls(G(x,c')), c')  [+ mask terms].
 
-        x_fake: G(x_real, c_trg) with its graph (from `fake`), shared with this iteration's D phase.
+        x_fake, mask: G(x_real, c_trg) with its graph and its attention mask (from `fake`), shared with this
+        iteration's D phase.
         """
         cfg = self.cfg
         if x_fake is None:
-            x_fake = self.fake(x_real, c_trg)
+            x_fake, mask = self.fake(x_real, c_trg)
         frozen = []
         if self.freeze_d_in_g:   # D's weight gradients would be zeroed before D's next step anyway
             frozen = [p for p in self._D_bare.parameters() if p.requires_grad]
@@ -170,4 +173,14 @@ class USGANLoss:
             x_rec = self.G(x_fake, c_org)
         g_rec = (x_real - x_rec.float()).abs().mean()
         total = g_fake + cfg.lambda_rec * g_rec + cfg.lambda_cls * g_cls
-        return total, {"G/loss_fake": g_fake, "G/loss_rec": g_rec, "G/loss_cls": g_cls}
+        terms = {"G/loss_fake": g_fake, "G/loss_rec": g_rec, "G/loss_cls": g_cls}
+        if mask is not None and (cfg.lambda_mask or cfg.lambda_mask_tv):
+            # GANimation's regularisers: without them nothing stops the mask from opening everywhere (m = 1 is
+            # the plain G); its mean keeps what the expression leaves alone exactly the input, its total
+            # variation keeps the region it opens in one piece.
+            m = mask.float()
+            terms["G/loss_mask"] = g_mask = m.mean()
+            terms["G/loss_mask_tv"] = g_tv = ((m[..., 1:, :] - m[..., :-1, :]).abs().mean()
+                                              + (m[..., 1:] - m[..., :-1]).abs().mean())
+            total = total + cfg.lambda_mask * g_mask + cfg.lambda_mask_tv * g_tv
+        return total, terms

@@ -171,14 +171,17 @@ class Engine:
         g_iteration = self.iteration >= o.d_warmup and (self.iteration + 1) % o.n_critic == 0
         # G is not updated between the two phases, so where G also steps its G(x, c') is computed once, with
         # grad, and the D phase gets it detached (speed.share_fake); otherwise the D phase makes it under no_grad.
-        shared = {"x_fake": loss.fake(x_real, c_trg)} if g_iteration and self.cfg.speed.share_fake else {}
+        x_fake = mask = None
+        if g_iteration and self.cfg.speed.share_fake:
+            x_fake, mask = loss.fake(x_real, c_trg)
 
         # =========================== Train the discriminator =========================== #
-        terms = self._step(self.d_opt, *loss.discriminator_phase(x_real, c_trg, label_org, **shared))
+        terms = self._step(self.d_opt, *loss.discriminator_phase(x_real, c_trg, label_org, x_fake=x_fake))
 
         # ============================= Train the generator ============================= #
         if g_iteration:
-            terms.update(self._step(self.g_opt, *loss.generator_phase(x_real, c_org, c_trg, label_trg, **shared)))
+            terms.update(self._step(self.g_opt, *loss.generator_phase(x_real, c_org, c_trg, label_trg,
+                                                                         x_fake=x_fake, mask=mask)))
             if self.G_ema is not None:
                 self._update_ema()
 

@@ -227,3 +227,32 @@ def test_ablation_names_its_variant_numbers(only):
     from usgan.errors import UsageError
     with pytest.raises(UsageError, match=r"use numbers 1-6, e.g. --only 1,5"):
         main(["--only", only])
+
+
+def test_the_mask_terms_are_its_mean_and_total_variation_with_their_weights():
+    cfg = preset("tiny", **VARIANTS["attention"], **{"loss.lambda_mask": 0.7, "loss.lambda_mask_tv": 0.3})
+    torch.manual_seed(0)
+    engine = Engine.build(validate(cfg))
+    x, label = _batch(cfg)
+    label_trg = (label + 1) % 7
+    c_org, c_trg = (nn.functional.one_hot(v, 7).float() for v in (label, label_trg))
+    x_fake, mask = engine.loss.fake(x, c_trg)
+    torch.manual_seed(1)
+    total, terms = engine.loss.generator_phase(x, c_org, c_trg, label_trg, x_fake, mask)
+    tv = mask.diff(dim=-1).abs().mean() + mask.diff(dim=-2).abs().mean()
+    assert torch.allclose(terms["G/loss_mask"], mask.mean()) and torch.allclose(terms["G/loss_mask_tv"], tv)
+    engine.loss.cfg.lambda_mask = engine.loss.cfg.lambda_mask_tv = 0.0
+    torch.manual_seed(1)    # the same D augmentation draws
+    plain, plain_terms = engine.loss.generator_phase(x, c_org, c_trg, label_trg, x_fake, mask)
+    assert "G/loss_mask" not in plain_terms
+    assert torch.allclose(total - plain, 0.7 * mask.mean() + 0.3 * tv, atol=1e-6)
+
+
+def test_the_mask_weight_closes_the_mask_in_training():
+    means = {}
+    for weight in (0.0, 5.0):
+        cfg, engine, _, _ = _trained("attention", steps=15, **{"loss.lambda_mask": weight, "optim.g_lr": 5e-3})
+        x, label = _batch(cfg)
+        with torch.no_grad():
+            means[weight] = float(translate(engine.G, x, (label + 1) % 7, return_mask=True)[1].mean())
+    assert means[5.0] < means[0.0] - 0.05, means

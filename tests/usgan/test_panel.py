@@ -35,8 +35,18 @@ def test_scoring_identities_are_people_no_training_or_validation_face_shows(sets
     assert len(scoring.records) == 7 * P.SCORING_IDENTITIES
     seen = {bytes(img.numpy()) for img in train.images}
     assert not any(bytes(img.numpy()) in seen for img in scoring.images)
-    with pytest.raises(ValueError, match=f"scoring seed {P.SCORING_SEED}; train on another seed"):
+    with pytest.raises(ValueError, match=f"seed {P.SCORING_SEED} is one the panel reads translations on; train on another seed"):
         P.scoring_data(dataclasses.replace(cfg.data, synthetic_seed=P.SCORING_SEED), 64)
+
+
+def test_validation_people_are_others_again_and_no_run_may_train_on_them(sets):
+    cfg, train, scoring = sets
+    validation = P.scoring_data(cfg.data, 64, progress=False, validation=True)
+    assert len(validation.records) == 7 * P.VALIDATION_IDENTITIES
+    seen = {bytes(img.numpy()) for img in torch.cat([train.images, scoring.images])}
+    assert not any(bytes(img.numpy()) in seen for img in validation.images)
+    with pytest.raises(ValueError, match=f"seed {P.VALIDATION_SEED} is one the panel reads translations on"):
+        P.scoring_data(dataclasses.replace(cfg.data, synthetic_seed=P.VALIDATION_SEED), 64, validation=True)
 
 
 def _identity_G():
