@@ -259,8 +259,9 @@ def main(argv=None):
             t0 = time.time()
             panel = load_or_train_panel(data, cfg.data.cache_dir)
             on_val = a.panel_on == "validation"
-            result["panel"] = read_translations(G_final, scoring_data(cfg.data, cfg.model.image_size, validation=on_val),
-                                                 panel, seed=VALIDATION_SEED if on_val else SCORING_SEED)
+            people = scoring_data(cfg.data, cfg.model.image_size, validation=on_val)
+            seed = VALIDATION_SEED if on_val else SCORING_SEED
+            result["panel"] = read_translations(G_final, people, panel, seed=seed)
             p = result["panel"]
             p["seconds"] = round(time.time() - t0, 1)
             p["goal_met"] = (p["readers_ok"] and p["median_accuracy"] >= 0.85 and p["l1_ratio"] <= 0.8
