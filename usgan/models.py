@@ -113,6 +113,7 @@ class Generator(nn.Module):
         self.main = nn.Sequential(*layers)
         # Switch `attention` (off in the paper, which proposes it): GANimation's mask m = sigmoid(conv7x7(h)) read
         # from the features the colour head reads; the output is x + m * r, so m == 0 keeps a pixel exactly.
+        # Its conv runs fused with the colour head's (forward); the sigmoid is the module that makes the mask.
         # Built after `main` so the paper's layers draw the same initial weights with or without it.
         self.attention = nn.Sequential(nn.Conv2d(ch, 1, 7, 1, 3, bias=False), nn.Sigmoid()) if attention else None
         self.label_norms = [m for m in self.modules() if getattr(m, "label_affine", None) is not None]
@@ -123,11 +124,15 @@ class Generator(nn.Module):
         c = c.view(c.size(0), c.size(1), 1, 1).expand(-1, -1, x.size(2), x.size(3))
         h = torch.cat([x, c.to(x.dtype)], dim=1)
         mask = None
-        if self.skip_from or self.attention is not None:
-            h = self._features(h)
-            if self.attention is not None:
-                mask = self.attention(h)
-            out = self.main[-1](self.main[-2](h))
+        if self.attention is not None:
+            # Colour and mask heads read the same features with the same kernel: as one 4-channel convolution
+            # the pass over the features (which dominates at 32 channels, not the FLOPs) is paid once.
+            colour = self.main[-2]
+            both = F.conv2d(self._features(h), torch.cat([colour.weight, self.attention[0].weight]), None,
+                            colour.stride, colour.padding)
+            out, mask = self.main[-1](both[:, :3]), self.attention[1](both[:, 3:])
+        elif self.skip_from:
+            out = self.main[-1](self.main[-2](self._features(h)))
         else:
             out = self.main(h)
         if self.blur is not None:

@@ -57,7 +57,7 @@ def test_attention_gates_the_change_and_a_zero_mask_returns_the_input_exactly(sk
     assert m.min() >= 0 and m.max() <= 1 and m.std() > 0
     assert ((y - x).abs() <= 2 * m + 1e-6).all()      # |m * scale * tanh| <= scale * m
     assert torch.equal(G(x, c), y)                     # the plain call is the same image, without the mask
-    G.attention.register_forward_hook(_zero_mask)
+    G.attention[-1].register_forward_hook(_zero_mask)
     assert torch.equal(G(x, c), x)
     assert not torch.equal(y, x)
 
@@ -66,11 +66,23 @@ def test_a_mask_of_a_quarter_makes_a_quarter_of_the_full_change():
     torch.manual_seed(0)
     G = Generator(conv_dim=8, attention=True)
     x, c = torch.rand(2, 3, 64, 64) * 2 - 1, torch.eye(7)[[1, 5]]
-    hook = G.attention.register_forward_hook(lambda mod, i, out: torch.ones_like(out))
+    hook = G.attention[-1].register_forward_hook(lambda mod, i, out: torch.ones_like(out))
     full = G(x, c)
     hook.remove()
-    G.attention.register_forward_hook(lambda mod, i, out: torch.full_like(out, 0.25))
+    G.attention[-1].register_forward_hook(lambda mod, i, out: torch.full_like(out, 0.25))
     assert torch.allclose(G(x, c) - x, 0.25 * (full - x), atol=1e-6)
+
+
+@pytest.mark.parametrize("skips", [False, True])
+def test_the_fused_heads_are_the_colour_and_mask_convolutions_written_out(skips):
+    torch.manual_seed(0)
+    G = Generator(conv_dim=8, res_blocks=0 if skips else 1, intermediate_skips=skips, attention=True)
+    x, c = torch.rand(2, 3, 64, 64) * 2 - 1, torch.eye(7)[[1, 4]]
+    h = G._features(torch.cat([x, c[:, :, None, None].expand(-1, -1, 64, 64)], 1))
+    mask = torch.sigmoid(G.attention[0](h))
+    got, got_mask = G(x, c, return_mask=True)
+    assert torch.allclose(got_mask, mask, atol=1e-6)
+    assert torch.allclose(got, x + mask * torch.tanh(G.main[-2](h)), atol=1e-6)
 
 
 @pytest.mark.parametrize("d", [8, 64])
@@ -204,7 +216,7 @@ def test_sample_grids_save_the_mask_beside_them_when_g_has_one(tmp_path):
     assert np.array_equal(grid[:, :64], masks[:, :64])                 # both start with the input faces
     _, m = translate(G, faces[:1], torch.tensor([0]), return_mask=True)
     assert np.abs(masks[:64, 64:128, 0] / 255.0 - m[0, 0].numpy()).max() <= 1 / 255 + 1e-6
-    G.attention.register_forward_hook(_zero_mask)
+    G.attention[-1].register_forward_hook(_zero_mask)
     save_sample_grid(G, faces, tmp_path / "zero" / "g.png")
     assert np.asarray(Image.open(tmp_path / "zero" / "g_mask.png"))[:, 64:].max() == 0
 
