@@ -36,6 +36,15 @@ def build_networks(cfg: Config):
         # With the skip, a zero last conv makes G(x, c) == x: training starts from "change nothing" and
         # only learns the edit an expression needs, instead of first unlearning random noise.
         torch.nn.init.zeros_(G.main[-2].weight)
+    if m.d_kaiming_init:
+        # PyTorch's default init shrinks the signal at every layer of this norm-free critic until the biases
+        # dominate: every face looks alike to D's classifier, which then sits at chance (CE = ln 7) for a few
+        # hundred iterations, at some seeds for the whole warm-up (docs/learning.md).
+        for layer in D.modules():
+            if isinstance(layer, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(layer.weight, a=0.01, nonlinearity="leaky_relu")
+                if layer.bias is not None:
+                    torch.nn.init.zeros_(layer.bias)
     return G, D
 
 
