@@ -38,8 +38,8 @@ from usgan.config import config_from_cli
 from usgan.data import load_data
 from usgan.metrics.expression_classifier import load_or_train
 from usgan.metrics.oracle import supervised_step, target_batches
-from usgan.metrics.panel import (SCORING_SEED, VALIDATION_SEED, load_or_train_panel, panel_lines,
-                                 read_translations, scoring_data)
+from usgan.metrics.panel import (load_or_train_panel, panel_lines, panel_people, read_translations,
+                                 scoring_data)
 from usgan.metrics.synthetic_scores import translation_scores
 from usgan.config import validate
 from usgan.run_outputs import grid_faces, save_sample_grid
@@ -260,8 +260,7 @@ def main(argv=None):
             panel = load_or_train_panel(data, cfg.data.cache_dir)
             on_val = a.panel_on == "validation"
             people = scoring_data(cfg.data, cfg.model.image_size, validation=on_val)
-            seed = VALIDATION_SEED if on_val else SCORING_SEED
-            result["panel"] = read_translations(G_final, people, panel, seed=seed)
+            result["panel"] = read_translations(G_final, people, panel, seed=panel_people(on_val)[0])
             p = result["panel"]
             p["seconds"] = round(time.time() - t0, 1)
             p["goal_met"] = (p["readers_ok"] and p["median_accuracy"] >= 0.85 and p["l1_ratio"] <= 0.8

@@ -28,7 +28,7 @@ class ModelConfig:
     label_norm: bool = False     # G: class-conditional scale and shift after every InstanceNorm (not in the paper)
     residual_blur: bool = False  # G: a fixed 3x3 blur of the change added through the skip (not in the paper)
     residual_scale: float = 1.0  # G: the change added through the skip is scale * tanh (not in the paper)
-    d_kaiming_init: bool = False # D: He-normal weights for its LeakyReLUs, zero biases (PyTorch's default: off)
+    d_kaiming_init: bool = False  # D: He-normal weights for its LeakyReLUs, zero biases (PyTorch's default: off)
     # The paper's proposed extensions (its conclusion), not in its model:
     attention: bool = False           # G: also a mask m in [0, 1]; the output is x + m * change (GANimation's)
     intermediate_skips: bool = False  # G: U-Net skips from encoder to decoder, in place of the residual blocks

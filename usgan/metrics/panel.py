@@ -85,6 +85,11 @@ def load_or_train_panel(data, cache_dir, progress=True, epochs=40) -> list[dict]
     return panel
 
 
+def panel_people(validation=False) -> tuple[int, int]:
+    """(synthetic seed, identities) of the people the panel reads: the scoring people, or the validation people."""
+    return (VALIDATION_SEED, VALIDATION_IDENTITIES) if validation else (SCORING_SEED, SCORING_IDENTITIES)
+
+
 def scoring_data(data_cfg, image_size: int, progress=True, validation=False):
     """The scoring identities: SCORING_IDENTITIES people of synthetic seed SCORING_SEED, all seven expressions.
 
@@ -94,7 +99,7 @@ def scoring_data(data_cfg, image_size: int, progress=True, validation=False):
     if data_cfg.synthetic_seed in (SCORING_SEED, VALIDATION_SEED):
         raise ValueError(f"data.synthetic_seed {data_cfg.synthetic_seed} is one the panel reads translations on; "
                          "train on another seed")
-    seed, people = (VALIDATION_SEED, VALIDATION_IDENTITIES) if validation else (SCORING_SEED, SCORING_IDENTITIES)
+    seed, people = panel_people(validation)
     cfg = dataclasses.replace(data_cfg, sources=["synthetic"], synthetic_seed=seed, synthetic_identities=people)
     return load_data(cfg, image_size, progress=progress)
 
