@@ -42,6 +42,7 @@ class LossConfig:
     d_noise: float = 0.0         # std of Gaussian noise on every image D sees (instance noise; not in the paper)
     d_augment: bool = False      # random colour on every image D sees (DiffAugment's colour policy; not in the paper)
     d_shift: float = 0.0         # every image D sees moved by up to this share of its side (DiffAugment's translation; not in the paper)
+    d_cutout: float = 0.0        # every image D sees has a square of this share of its side blanked (DiffAugment's cutout; not in the paper)
     cls_fake_source: float = 0.0  # weight of CE(D_cls(G(x, c')), c): D's classifier reads a fake as its source (not in the paper)
     lambda_mask: float = 0.0     # model.attention: weight of the mask's mean (GANimation's; not in the paper)
     lambda_mask_tv: float = 0.0  # model.attention: weight of the mask's total variation (GANimation's)
@@ -207,6 +208,8 @@ def validate(cfg: Config) -> Config:
         (o.n_critic >= 1, "optim.n_critic must be >= 1"),
         (o.g_lr > 0 and o.d_lr > 0, "learning rates must be > 0"),
         (min(l.lambda_cls, l.lambda_rec, l.lambda_gp) >= 0, "loss weights (lambda_*) must be >= 0"),
+        (0 <= l.d_shift < 0.5 and 0 <= l.d_cutout < 1,
+         "loss.d_shift must be in [0, 0.5) and loss.d_cutout in [0, 1): shares of the image side, e.g. 0.0625"),
         (m.image_size % (2 ** m.d_repeat_num) == 0,
          f"model.image_size must be a multiple of {2 ** m.d_repeat_num} (2**d_repeat_num)"),
         (m.c_dim == 7, "model.c_dim must be 7: the toolkit's label space is the seven KDEF expressions"),

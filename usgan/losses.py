@@ -58,6 +58,21 @@ def random_shift(x, max_shift: int):
     return padded[torch.arange(n, device=x.device).view(n, 1, 1), :, rows, cols].permute(0, 3, 1, 2)
 
 
+def random_cutout(x, size: int):
+    """Per image: a size x size square at a random place blanked to 0, clipped at the border (DiffAugment's cutout).
+
+    D must then read an expression from whichever of the mouth, eyes and brows is left, so G gains nothing by
+    drawing one of them and leaving the source's others.
+    """
+    n, _, h, w = x.shape
+    cy = torch.randint(0, h + 1 - size % 2, (n, 1, 1), device=x.device) - size // 2
+    cx = torch.randint(0, w + 1 - size % 2, (n, 1, 1), device=x.device) - size // 2
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    hole = (rows >= cy) & (rows < cy + size) & (cols >= cx) & (cols < cx + size)
+    return x * (~hole).unsqueeze(1).to(x.dtype)
+
+
 class USGANLoss:
     """Discriminator and generator phases of one iteration."""
 
@@ -80,7 +95,8 @@ class USGANLoss:
         return x if self.bf16_d else x.float()
 
     def _as_d_sees(self, x):
-        """An image as D sees it: with d_augment a random colour change, d_shift a random move, d_noise noise.
+        """An image as D sees it: with d_augment a random colour change, d_shift a random move, d_cutout a blanked
+        square, d_noise noise.
 
         All are applied to real and generated images alike and are differentiable, so G's gradient passes
         through them. D must then judge by what survives them (shapes), not by tints, faint pixel patterns
@@ -92,6 +108,9 @@ class USGANLoss:
         shift = round(self.cfg.d_shift * x.size(-1))
         if shift:
             x = random_shift(x, shift)
+        cutout = round(self.cfg.d_cutout * x.size(-1))
+        if cutout:
+            x = random_cutout(x, cutout)
         sigma = self.cfg.d_noise
         return x + sigma * torch.randn_like(x) if sigma else x
 

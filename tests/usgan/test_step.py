@@ -254,6 +254,31 @@ def test_random_shift_moves_each_image_whole_and_lets_gradients_through():
     assert x.grad.sum() > 0 and set(x.grad.unique().tolist()) <= {0.0, 1.0}
 
 
+def test_random_cutout_blanks_one_square_per_image_and_lets_gradients_through():
+    from usgan.losses import random_cutout
+    torch.manual_seed(0)
+    x = (torch.rand(32, 3, 12, 12) + 0.5).requires_grad_(True)    # no pixel is 0 before the cutout
+    y = random_cutout(x, 4)
+    blank = (y.detach() == 0).all(1)                                 # (n, h, w): the hole, same in every channel
+    assert torch.equal(y.detach()[~blank.unsqueeze(1).expand_as(y)], x.detach()[~blank.unsqueeze(1).expand_as(x)])
+    clipped = 0
+    for hole in blank:
+        rows, cols = hole.any(1).nonzero().flatten(), hole.any(0).nonzero().flatten()
+        # one axis-aligned rectangle, 4 x 4 unless the border clips it
+        assert hole.sum() == len(rows) * len(cols) and 1 <= len(rows) <= 4 and 1 <= len(cols) <= 4
+        assert rows.max() - rows.min() + 1 == len(rows) and cols.max() - cols.min() + 1 == len(cols)
+        clipped += hole.sum() < 16
+    assert 0 < clipped < 32                                           # some holes at the border, most inside
+    assert len({tuple(h.nonzero()[0].tolist()) for h in blank}) > 8   # at different places
+    y.sum().backward()
+    assert torch.equal(x.grad, (~blank).unsqueeze(1).expand_as(x).float())
+    # a share of the side, refused in one line where it would blank (or shift out) the whole image
+    validate(preset("demo", loss__d_cutout=0.25))
+    for bad in ({"loss__d_cutout": 1.0}, {"loss__d_shift": 0.5}, {"loss__d_cutout": -0.1}):
+        with pytest.raises(ConfigError, match="loss.d_shift must be in \\[0, 0.5\\) and loss.d_cutout in \\[0, 1\\)"):
+            validate(preset("demo", **bad))
+
+
 def _inside(size, dy, dx):
     """1 where a pixel moved by (dy, dx) came from inside the image, 0 where zeros were shifted in."""
     m = torch.zeros(1, size, size)
@@ -264,7 +289,7 @@ def _inside(size, dy, dx):
 def test_instance_noise_colour_and_shift_change_what_d_sees_not_the_loss_terms():
     cfg = preset("tiny")
     cfg.optim.n_critic = 1
-    cfg.loss.d_noise, cfg.loss.d_augment, cfg.loss.d_shift = 0.1, True, 0.125
+    cfg.loss.d_noise, cfg.loss.d_augment, cfg.loss.d_shift, cfg.loss.d_cutout = 0.1, True, 0.125, 0.5
     torch.manual_seed(0)
     e = Engine.build(cfg)
     terms = e.train_step(*_batch(cfg))
