@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -267,6 +268,23 @@ def start_run(cfg: Config, data, device="cpu", batch_size: int | None = None, ra
     batches = data.batches("train", batch_size or cfg.optim.batch_size, seed=cfg.run.seed + engine.iteration,
                            rank=rank, world_size=world, hflip=cfg.data.hflip)
     return engine, batches
+
+
+def warmup_at_chance(cls_losses, c_dim: int) -> str | None:
+    """A one-line warning when D's classifier ends its warm-up (optim.cls_warmup) still at chance, else None.
+
+    cls_losses: D/loss_cls of the warm-up's last iterations. With PyTorch's default init the critic's logits
+    barely depend on the face at first, and at some seeds its classifier stays at ln(c_dim) for the whole
+    warm-up; the GAN then starts with nothing to read, and the demo's G never leaves the identity (docs/learning.md).
+    """
+    if not cls_losses:
+        return None
+    mean, chance = sum(cls_losses) / len(cls_losses), math.log(c_dim)
+    if mean < 0.95 * chance:
+        return None
+    return (f"D's classifier is still at chance after its warm-up (mean loss {mean:.2f} over the last "
+            f"{len(cls_losses)} iterations; chance is ln {c_dim} = {chance:.2f}): G may never draw an expression. "
+            "Rerun with --set model.d_kaiming_init=true (He init for D) or another --set run.seed")
 
 
 def single_run(cfg: Config, data, device="cpu"):

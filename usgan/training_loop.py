@@ -17,7 +17,7 @@ from ray.train.torch import get_device
 from .checkpoints import ENGINE_FILE, save_checkpoint
 from .config import from_dict
 from .run_outputs import ProgressLog, grid_faces, save_sample_grid
-from .step import start_run
+from .step import start_run, warmup_at_chance
 from .translate import unwrap
 
 
@@ -60,6 +60,7 @@ def train_loop_per_worker(config: dict) -> None:
     elif log and start:
         log.note(f"resumed from iteration {start}")
     before_step = config.get("before_step")
+    warmup_losses = []   # D/loss_cls of the classifier warm-up's last iterations, checked as it ends
 
     for it in range(start, o.num_iters):
         if before_step:
@@ -67,6 +68,10 @@ def train_loop_per_worker(config: dict) -> None:
         x, y = next(batches)
         terms = engine.train_step(x, y)
         done = engine.iteration
+        if log and done <= o.cls_warmup:
+            warmup_losses = (warmup_losses + [terms["D/loss_cls"]])[-100:]
+            if done == o.cls_warmup and (warning := warmup_at_chance(warmup_losses, cfg.model.c_dim)):
+                log.note(warning)
         if log and due(done, r.log_every, o.num_iters):
             log.write(done, terms)
         if rank == 0 and "://" not in config["run_dir"] and due(done, r.sample_every, o.num_iters):

@@ -177,6 +177,15 @@ def test_bf16_falls_back_to_fp32_where_the_hardware_has_no_bf16(monkeypatch):
     assert not e.loss.bf16_g
 
 
+def test_a_warm_up_that_ends_at_chance_is_named_with_its_fix():
+    from usgan.step import warmup_at_chance
+    # the demo's seed 4 (D/loss_cls at every hundred of its 600 warm-up iterations: 1.95) against seed 0's last 1.14
+    warning = warmup_at_chance([1.95, 1.94, 1.96] * 33, 7)
+    assert "D's classifier is still at chance" in warning and "ln 7 = 1.95" in warning
+    assert "--set model.d_kaiming_init=true" in warning and "\n" not in warning
+    assert warmup_at_chance([1.14] * 100, 7) is None and warmup_at_chance([], 7) is None
+
+
 def test_cls_warmup_trains_only_d_classifier_on_real_faces_first():
     cfg = preset("tiny")
     cfg.optim.n_critic, cfg.optim.cls_warmup, cfg.optim.d_warmup = 1, 2, 3

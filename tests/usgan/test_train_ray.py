@@ -81,6 +81,17 @@ def test_worker_crash_resumes_from_last_checkpoint_and_keeps_the_schedule(local_
     assert re.findall(r"^\[it (\d+)/10\]", log, re.M) == ["9", "10"]
 
 
+def test_a_classifier_warm_up_ending_at_chance_is_flagged_in_the_log(local_ray, tmp_path):
+    from usgan.launch import run_training
+    # tiny's D after 3 classifier steps still reads every face alike (loss ~ ln 7)
+    cfg = _cfg(tmp_path, "chance", optim__cls_warmup=3, run__num_workers=1, run__cpus_per_worker=2)
+    result, _ = run_training(cfg, quiet=True)
+    assert result.error is None
+    log = (tmp_path / "runs" / "chance" / "progress.log").read_text()
+    assert re.search(r"^# D's classifier is still at chance after its warm-up .* --set model.d_kaiming_init=true",
+                     log, re.M)
+
+
 def test_a_one_worker_run_is_the_benchmarks_single_run(local_ray, tmp_path):
     """benchmarks/learning.py and the ablation score `single_run`; it must be the run usgan.train makes."""
     from usgan.data import load_data
