@@ -4,6 +4,7 @@ validate and report checkpoints. launch.run_training starts it; step.py holds th
 from __future__ import annotations
 
 import tempfile
+from collections import deque
 from pathlib import Path
 
 import ray
@@ -60,7 +61,7 @@ def train_loop_per_worker(config: dict) -> None:
     elif log and start:
         log.note(f"resumed from iteration {start}")
     before_step = config.get("before_step")
-    warmup_losses = []   # D/loss_cls of the classifier warm-up's last iterations, checked as it ends
+    warmup_losses = deque(maxlen=100)   # D/loss_cls of the classifier warm-up's last iterations, checked as it ends
 
     for it in range(start, o.num_iters):
         if before_step:
@@ -69,7 +70,7 @@ def train_loop_per_worker(config: dict) -> None:
         terms = engine.train_step(x, y)
         done = engine.iteration
         if log and done <= o.cls_warmup:
-            warmup_losses = (warmup_losses + [terms["D/loss_cls"]])[-100:]
+            warmup_losses.append(terms["D/loss_cls"])
             if done == o.cls_warmup and (warning := warmup_at_chance(warmup_losses, cfg.model.c_dim)):
                 log.note(warning)
         if log and due(done, r.log_every, o.num_iters):
