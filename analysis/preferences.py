@@ -22,6 +22,11 @@ import argparse
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":   # before the imports that need the extra: a missing one is one line, not a traceback
+    from analysis.installed import exit_if_missing
+
+    exit_if_missing()
+
 from analysis.chart import plot_preferences
 from analysis.prolific import (APPROVED, AWAITING_REVIEW, participant_ids, read_export, read_participants_csv,
                                submission_statuses)

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# One-step setup on a fresh Debian/Ubuntu machine: Debian's chromium (the browser tests drive it), then a
-# virtual environment in .venv holding this project (editable) with every extra, and face_recognition.
+# One-step setup on a fresh Debian/Ubuntu machine: a virtual environment in .venv holding this project (editable).
+#   bash scripts/setup.sh          every extra, face_recognition, and Debian's chromium (the browser tests drive it)
+#   bash scripts/setup.sh train    only what `python -m usgan.train` needs (the `train` extra): no browser, a
+#                                  minute less; a later plain run adds the rest to the same .venv
 # A venv because Debian's python3 is "externally managed" (PEP 668): its pip refuses to install anything.
 # Re-running is cheap: the pip step runs again only when pyproject.toml or this script changed, or an
 # import check fails. Any failed step stops the script with one line naming the fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+MODE="${1:-all}"
+case "$MODE" in
+  all|train) ;;
+  *) echo "[setup] error: unknown part '$MODE': run bash scripts/setup.sh (everything) or bash scripts/setup.sh train" >&2
+     exit 2 ;;
+esac
+RERUN="bash scripts/setup.sh"; [ "$MODE" = all ] || RERUN="$RERUN $MODE"
 
 PY="${PYTHON:-python3}"
 VENV=.venv
@@ -34,7 +44,7 @@ command -v "$PY" >/dev/null 2>&1 || die "no $PY on PATH: apt-get install -y pyth
   || die "$PY is Python $("$PY" -c 'import platform; print(platform.python_version())'); this project needs >= 3.11: set PYTHON=/path/to/python3.11"
 
 # The study-app tests drive Debian's chromium through Playwright; no tool downloads a browser of its own.
-[ -x /usr/bin/chromium ] || apt_install chromium
+[ "$MODE" = train ] || [ -x /usr/bin/chromium ] || apt_install chromium
 
 # Debian ships venv's pip bootstrap (ensurepip) separately, in python3-venv.
 if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
@@ -50,17 +60,32 @@ fi
 
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1) $("$VENV/bin/python" -V 2>&1)"
 ready() {
+  if [ "$MODE" = train ]; then
+    "$VENV/bin/python" -c 'import torch, ray, ray.train.torch, usgan.train
+print(f"[setup] ready in .venv for training: torch {torch.__version__}, ray {ray.__version__}")'
+    return
+  fi
   # face_recognition_models first: face_recognition calls quit() (exit 0) when the models do not import.
   "$VENV/bin/python" -c 'import torch, ray, streamlit, playwright, pytest, face_recognition_models, face_recognition
 import usgan, study_app, analysis
 print(f"[setup] ready in .venv: torch {torch.__version__}, ray {ray.__version__}, streamlit {streamlit.__version__}")'
 }
-[ "$(cat "$STAMP" 2>/dev/null)" = "$want" ] && ready 2>/dev/null && exit 0
+# The stamp names what was installed: everything also serves `train`, `train` alone does not serve everything.
+done_as="$(cat "$STAMP" 2>/dev/null || true)"
+if [ "$done_as" = "$want all" ] || [ "$done_as" = "$want $MODE" ]; then
+  ready 2>/dev/null && exit 0
+fi
 
-echo "[setup] installing this project with all extras into $VENV (minutes the first time)"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[all]" \
-  || die "pip could not install .[all] (its error is above): fix that, then run bash scripts/setup.sh again"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "$FACE_RECOGNITION" \
-  || die "pip could not install $FACE_RECOGNITION (its error is above): fix that, then run bash scripts/setup.sh again"
-ready || die "$VENV is incomplete (the import error is above): rm -rf $VENV and run bash scripts/setup.sh again"
-echo "$want" > "$STAMP"
+if [ "$MODE" = train ]; then
+  echo "[setup] installing this project for training into $VENV (a minute or two the first time)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[train]" \
+    || die "pip could not install .[train] (its error is above): fix that, then run $RERUN again"
+else
+  echo "[setup] installing this project with all extras into $VENV (minutes the first time)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[all]" \
+    || die "pip could not install .[all] (its error is above): fix that, then run bash scripts/setup.sh again"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "$FACE_RECOGNITION" \
+    || die "pip could not install $FACE_RECOGNITION (its error is above): fix that, then run bash scripts/setup.sh again"
+fi
+ready || die "$VENV is incomplete (the import error is above): rm -rf $VENV and run $RERUN again"
+echo "$want $MODE" > "$STAMP"

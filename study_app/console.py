@@ -11,6 +11,17 @@ MAIN = Path(__file__).resolve().parent / "main.py"
 
 
 def serve() -> int:
+    import importlib
+
+    gone = []
+    for name in ("streamlit", "sqlalchemy"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            gone.append(name)
+    if gone:   # a checkout set up with `setup.sh train` alone
+        sys.exit(f"error: {', '.join(gone)} not installed (the study app needs the 'study' extra): "
+                 'bash scripts/setup.sh (or pip install -e ".[study]" in the checkout)')
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(MAIN), *sys.argv[1:]]

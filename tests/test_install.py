@@ -82,3 +82,47 @@ def test_study_app_and_analysis_run_with_torch_and_ray_unimportable(tmp_path):
     proc = subprocess.run([sys.executable, "analysis/preferences.py", "--help"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr[-2000:]
+
+
+def _one_error_line(proc, code, *fragments):
+    err = proc.stderr.strip()
+    assert proc.returncode == code, (proc.returncode, proc.stdout[-500:], err[-2000:])
+    assert "Traceback" not in err + proc.stdout
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+@pytest.mark.timeout(240)
+def test_commands_of_other_extras_say_what_to_install_on_a_training_only_setup(tmp_path):
+    # `setup.sh train` (the Quick start's first command alone) installs only the `train` extra: every command that
+    # needs another one stops before any work with one line naming the package and the setup command.
+    blocked = tmp_path / "blocked"
+    for name in ("skimage", "onnx", "scipy", "statsmodels", "streamlit", "sqlalchemy"):
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "__init__.py").write_text(
+            f"raise ModuleNotFoundError(\"No module named '{name}'\", name='{name}')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocked), str(REPO)])}
+
+    def run(*args):
+        return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=90)
+
+    out = tmp_path / "out"
+    _one_error_line(run("-m", "usgan.evaluate", "--checkpoint", "demo", "--out", str(out)), 2,
+                    "skimage is not installed", "'eval' extra", "bash scripts/setup.sh")
+    _one_error_line(run("-m", "usgan.ablation", "--iters", "2", "--out", str(out)), 2, "skimage", "'eval' extra")
+    _one_error_line(run("-m", "usgan.export", "--checkpoint", "demo", "--onnx", str(out / "g.onnx")), 2,
+                    "onnx is not installed", "bash scripts/setup.sh")
+    assert not out.exists()
+    _one_error_line(run("analysis/preferences.py"), 1, "scipy, statsmodels", "'analysis' extra", "bash scripts/setup.sh")
+    _one_error_line(run("-c", "from analysis.installed import preferences; preferences()"), 1, "scipy")
+    _one_error_line(run("-c", "from study_app.console import serve; serve()"), 1, "streamlit, sqlalchemy",
+                    "bash scripts/setup.sh")
+
+
+def test_setup_names_its_parts_on_a_wrong_one():
+    proc = subprocess.run(["bash", "scripts/setup.sh", "evaluate"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and not proc.stdout, (proc.returncode, proc.stdout)
+    assert proc.stderr.startswith("[setup] error: unknown part 'evaluate'") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "bash scripts/setup.sh train" in proc.stderr

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .cli_common import add_device_flag, parser, run
+from .cli_common import add_device_flag, parser, require, run
 from .config import config_from_cli, preset, set_value, validate
 from .data.expressions import EXPRESSIONS
 from .demo_stimuli import write_generator_outputs
@@ -111,6 +111,7 @@ def build_parser():
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    require("skimage", "face_recognition")
     if a.iters is None and not (a.preset or a.config):
         a.iters = 120
     if (a.iters is not None and a.iters < 1) or a.faces < 1 or a.grid_faces < 1:

@@ -15,6 +15,26 @@ from .weights import KNOWN
 
 EXPECTED_ERRORS = (UsageError, ConfigError, CheckpointError, DatasetError, UnknownExpression, WeightsError)
 
+# The extra (pyproject.toml) that brings each optional package a command may import: `setup.sh train` installs
+# only `train`, so after the Quick start's first command alone these are what is missing.
+EXTRA_OF = {"skimage": "eval", "onnx": "eval", "onnxruntime": "eval", "onnxscript": "eval", "av": "eval",
+            "dlib": "eval", "face_recognition": "eval", "face_recognition_models": "eval", "streamlit": "eval",
+            "pandas": "analysis", "scipy": "analysis", "statsmodels": "analysis", "sqlalchemy": "study",
+            "ray": "train", "tensorboard": "train", "optuna": "train", "matplotlib": "train", "xlrd": "train"}
+
+
+def missing_package(e: ModuleNotFoundError, wanted: str | None = None) -> str | None:
+    """One line naming the optional package a command could not import and how to install it; None if not ours.
+
+    wanted: the package the command asked for, where e may name one of its own dependencies."""
+    top = wanted or (e.name or "").split(".")[0]
+    if top not in EXTRA_OF:
+        return None
+    extra = EXTRA_OF[top]
+    why = "is not installed" if (e.name or "").split(".")[0] == top else f"cannot be imported ({e})"
+    return (f"{top} {why} (this command needs the '{extra}' extra): bash scripts/setup.sh "
+            f'(or pip install -e ".[{extra}]" in the checkout)')
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad flag as one `error:` line (no usage block), exit code 2."""
@@ -78,12 +98,31 @@ def resolve_config(ckpt_cfg: Config, a) -> Config:
     return cfg
 
 
+def require(*packages: str) -> None:
+    """Before any long work: a UsageError naming the first of these packages that does not import, and its extra.
+
+    face_recognition goes through usgan.face_lib, which also catches face_recognition's quit() on missing models."""
+    import importlib
+
+    for name in packages:
+        try:
+            importlib.import_module("usgan.face_lib" if name == "face_recognition" else name)
+        except ModuleNotFoundError as e:
+            raise UsageError(missing_package(e, wanted=name)) from None
+
+
 def run(main, argv=None, extra_errors=()) -> int:
     """Call main(argv); expected errors become one `error:` line and exit code 2."""
     try:
         return main(argv) or 0
     except EXPECTED_ERRORS + tuple(extra_errors) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        line = missing_package(e)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

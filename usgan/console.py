@@ -11,7 +11,8 @@ from .cli_common import run
 
 
 def _run(module: str) -> int:
-    return run(import_module(f"usgan.{module}").main)
+    # Imported inside run, so that a missing optional package is its one-line error too.
+    return run(lambda argv: import_module(f"usgan.{module}").main(argv))
 
 
 def evaluate() -> int:

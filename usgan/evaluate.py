@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .checkpoints import load_weights
-from .cli_common import add_checkpoint_flag, parser, resolve_config, run
+from .cli_common import add_checkpoint_flag, parser, require, resolve_config, run
 from .data.expressions import EXPRESSIONS, parse_targets
 from .errors import UsageError
 from .images import to_float, to_uint8
@@ -218,6 +218,7 @@ def build_parser():
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    require("skimage", "face_recognition")
     if a.batch_size < 1 or (a.max_faces is not None and a.max_faces < 1):
         raise UsageError("--batch-size and --max-faces must be >= 1")
     targets = parse_targets(a.targets)

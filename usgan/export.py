@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .checkpoints import load_weights
-from .cli_common import add_checkpoint_flag, parser, resolve_config, run
+from .cli_common import add_checkpoint_flag, parser, require, resolve_config, run
 from .errors import UsageError
 from .translate import unwrap
 
@@ -91,6 +91,7 @@ def build_parser():
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    require("onnx", "onnxscript", "onnxruntime")
     if not a.onnx.endswith(".onnx"):
         raise UsageError(f"--onnx {a.onnx} should name a .onnx file")
     if a.check_batch < 1:

@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from ..images import to_hwc_uint8
 
 
 def image_scores(outputs, targets) -> dict[str, np.ndarray]:
     """L1, PSNR and SSIM of each output to its target, computed on the saved 8-bit images."""
+    # Imported here: `python -m usgan.evaluate` then reports a missing `eval` extra in one line (cli_common.run).
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
     out, trg = to_hwc_uint8(outputs), to_hwc_uint8(targets)
     if out.shape != trg.shape:
         raise ValueError(f"outputs {out.shape} and targets {trg.shape} differ in shape")
