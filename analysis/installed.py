@@ -11,7 +11,7 @@ NEEDS = ("pandas", "scipy", "statsmodels", "matplotlib")
 
 
 def exit_if_missing() -> None:
-    """Exit with one `error:` line (code 2) when a package of the `analysis` extra is not installed."""
+    """Exit with one `error:` line (code 1, as the report's other user errors) when the `analysis` extra is missing."""
     gone = [name for name in NEEDS if not _imports(name)]
     if gone:
         sys.exit(f"error: {', '.join(gone)} not installed (the report needs the 'analysis' extra): "

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-step setup on a fresh Debian/Ubuntu machine: a virtual environment in .venv holding this project (editable).
 #   bash scripts/setup.sh          every extra, face_recognition, and Debian's chromium (the browser tests drive it)
-#   bash scripts/setup.sh train    only what `python -m usgan.train` needs (the `train` extra): no browser, a
-#                                  minute less; a later plain run adds the rest to the same .venv
+#   bash scripts/setup.sh train    only what `python -m usgan.train` needs (the `train` extra): no browser,
+#                                  a shorter install; a later plain run adds the rest to the same .venv
 # A venv because Debian's python3 is "externally managed" (PEP 668): its pip refuses to install anything.
 # Re-running is cheap: the pip step runs again only when pyproject.toml or this script changed, or an
 # import check fails. Any failed step stops the script with one line naming the fix.
