@@ -12,18 +12,21 @@ NEEDS = ("pandas", "scipy", "statsmodels", "matplotlib")
 
 def exit_if_missing() -> None:
     """Exit with one `error:` line (code 1, as the report's other user errors) when the `analysis` extra is missing."""
-    gone = [name for name in NEEDS if not _imports(name)]
+    gone = not_importable(NEEDS)
     if gone:
         sys.exit(f"error: {', '.join(gone)} not installed (the report needs the 'analysis' extra): "
                  'bash scripts/setup.sh (or pip install -e ".[analysis]" in the checkout)')
 
 
-def _imports(name: str) -> bool:
-    try:
-        importlib.import_module(name)   # not find_spec: an install broken inside fails here too
-    except ModuleNotFoundError:
-        return False
-    return True
+def not_importable(names) -> list[str]:
+    """Those of these packages that do not import (the study server's check uses it too)."""
+    gone = []
+    for name in names:
+        try:
+            importlib.import_module(name)   # not find_spec: an install broken inside fails here too
+        except ModuleNotFoundError:
+            gone.append(name)
+    return gone
 
 
 def preferences() -> int:

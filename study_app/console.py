@@ -11,14 +11,9 @@ MAIN = Path(__file__).resolve().parent / "main.py"
 
 
 def serve() -> int:
-    import importlib
+    from analysis.installed import not_importable   # the study extra brings the analysis extra
 
-    gone = []
-    for name in ("streamlit", "sqlalchemy"):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError:
-            gone.append(name)
+    gone = not_importable(("streamlit", "sqlalchemy"))
     if gone:   # a checkout set up with `setup.sh train` alone
         sys.exit(f"error: {', '.join(gone)} not installed (the study app needs the 'study' extra): "
                  'bash scripts/setup.sh (or pip install -e ".[study]" in the checkout)')
