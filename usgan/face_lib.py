@@ -9,6 +9,8 @@ FaceLibraryMissing naming the fix, which the CLIs print as one `error:` line wit
 """
 from __future__ import annotations
 
+import threading
+
 from .errors import FaceLibraryMissing
 
 SETUP = 'bash scripts/setup.sh (or pip install -e ".[eval]" in the checkout)'
@@ -34,4 +36,8 @@ except (ImportError, SystemExit) as e:
     raise FaceLibraryMissing(f"face_recognition is not importable ({e or 'it quit'}): "
                              "pip install --no-deps face_recognition==1.3.0, or " + SETUP) from None
 
-__all__ = ["dlib", "face_api", "face_recognition"]
+# face_recognition keeps one dlib detector and one landmark model as module globals; two threads running them at
+# once (the image cache aligns photos on a thread pool) crash the process (SIGSEGV / SIGABRT inside dlib).
+dlib_lock = threading.Lock()
+
+__all__ = ["dlib", "dlib_lock", "face_api", "face_recognition"]

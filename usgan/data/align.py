@@ -113,13 +113,14 @@ class Candidate:
 
 def candidates(photo: Image.Image, upsample: int = 1, max_side: int = 1600, model: str = "hog") -> list[Candidate]:
     """Detections whose landmarks have a face's layout; large photos are detected on a downscaled copy."""
-    from ..face_lib import face_recognition
+    from ..face_lib import dlib_lock, face_recognition
 
     k = min(1.0, max_side / max(photo.size))
     small = photo if k == 1.0 else photo.resize((round(photo.width * k), round(photo.height * k)), Image.BILINEAR)
     arr = np.asarray(small.convert("RGB"))
-    boxes = face_recognition.face_locations(arr, upsample, model=model)
-    marks = face_recognition.face_landmarks(arr, face_locations=boxes)
+    with dlib_lock:
+        boxes = face_recognition.face_locations(arr, upsample, model=model)
+        marks = face_recognition.face_landmarks(arr, face_locations=boxes)
     return [Candidate(tuple(int(v / k) for v in box), eye_centres(lm) / k)
             for box, lm in zip(boxes, marks) if face_problem(lm, box) is None]
 
@@ -132,13 +133,14 @@ def confirmed(photo: Image.Image, box: tuple) -> bool:
     span), while the CNN, run on this small window only (~0.2 s on a CPU), found every one of 93 LFW faces
     and none of the patches, badges and coins HOG fired on.
     """
-    from ..face_lib import face_api as api
+    from ..face_lib import dlib_lock, face_api as api
 
     t, r, b, l = box
     s, cx, cy = max(r - l, b - t), (l + r) / 2, (t + b) / 2
     window = photo.crop((round(cx - s), round(cy - s), round(cx + s), round(cy + s)))
     arr = np.asarray(window.convert("RGB").resize((CONFIRM_WINDOW, CONFIRM_WINDOW), Image.BILINEAR))
-    return len(api.cnn_face_detector(arr, 0)) > 0
+    with dlib_lock:
+        return len(api.cnn_face_detector(arr, 0)) > 0
 
 
 def detect_faces(photo: Image.Image, size: int = 128, upsample: int = 1, max_side: int = 1600,
