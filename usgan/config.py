@@ -29,6 +29,7 @@ class ModelConfig:
     residual_blur: bool = False  # G: a fixed 3x3 blur of the change added through the skip (not in the paper)
     residual_scale: float = 1.0  # G: the change added through the skip is scale * tanh (not in the paper)
     d_kaiming_init: bool = False  # D: He-normal weights for its LeakyReLUs, zero biases (PyTorch's default: off)
+    d_init_scale: float = 0.0     # D: its hidden convs He-normal times this, zero biases, heads as PyTorch's (0: off)
     # The paper's proposed extensions (its conclusion), not in its model:
     attention: bool = False           # G: also a mask m in [0, 1]; the output is x + m * change (GANimation's)
     intermediate_skips: bool = False  # G: U-Net skips from encoder to decoder, in place of the residual blocks
@@ -217,6 +218,8 @@ def validate(cfg: Config) -> Config:
          "model.identity_init, residual_blur and residual_scale act through the ultimate skip; without it set them "
          "to false, false and 1"),
         (m.residual_scale > 0, "model.residual_scale must be > 0 (1 is the paper's)"),
+        (m.d_init_scale >= 0 and not (m.d_init_scale and m.d_kaiming_init),
+         "model.d_init_scale must be >= 0 and cannot be combined with model.d_kaiming_init; set one of them"),
         (m.ultimate_skip or not m.attention, "model.attention gates the change added through the ultimate skip; "
                                              "set model.ultimate_skip=true"),
         (m.g_res_blocks == 0 or not m.intermediate_skips,

@@ -37,15 +37,19 @@ def build_networks(cfg: Config):
         # With the skip, a zero last conv makes G(x, c) == x: training starts from "change nothing" and
         # only learns the edit an expression needs, instead of first unlearning random noise.
         torch.nn.init.zeros_(G.main[-2].weight)
-    if m.d_kaiming_init:
+    if m.d_kaiming_init or m.d_init_scale:
         # PyTorch's default init shrinks the signal at every layer of this norm-free critic until the biases
         # dominate: every face looks alike to D's classifier, which then sits at chance (CE = ln 7) for a few
-        # hundred iterations, at some seeds for the whole warm-up (docs/learning.md).
-        for layer in D.modules():
-            if isinstance(layer, torch.nn.Conv2d):
-                torch.nn.init.kaiming_normal_(layer.weight, a=0.01, nonlinearity="leaky_relu")
-                if layer.bias is not None:
-                    torch.nn.init.zeros_(layer.bias)
+        # hundred iterations, at some seeds for the whole warm-up (docs/learning.md). Full He init starts it
+        # at every seed but trains a critic that guides G less well than the default's where that one starts;
+        # d_init_scale keeps the hidden layers just large enough to start (0.5 did not at d_conv_dim 64).
+        hidden = [layer for layer in D.main if isinstance(layer, torch.nn.Conv2d)]
+        for layer in hidden if m.d_init_scale else hidden + [D.conv1, D.conv2]:
+            torch.nn.init.kaiming_normal_(layer.weight, a=0.01, nonlinearity="leaky_relu")
+            if m.d_init_scale:
+                layer.weight.data.mul_(m.d_init_scale)
+            if layer.bias is not None:
+                torch.nn.init.zeros_(layer.bias)
     return G, D
 
 
@@ -284,7 +288,7 @@ def warmup_at_chance(cls_losses, c_dim: int) -> str | None:
         return None
     return (f"D's classifier is still at chance after its warm-up (mean loss {mean:.2f} over the last "
             f"{len(cls_losses)} iterations; chance is ln {c_dim} = {chance:.2f}): G may never draw an expression. "
-            "Rerun with --set model.d_kaiming_init=true (He init for D) or another --set run.seed")
+            "Rerun with --set model.d_init_scale=0.7 (a larger init for D) or another --set run.seed")
 
 
 def single_run(cfg: Config, data, device="cpu"):

@@ -182,7 +182,7 @@ def test_a_warm_up_that_ends_at_chance_is_named_with_its_fix():
     # the demo's seed 4 (D/loss_cls at every hundred of its 600 warm-up iterations: 1.95) against seed 0's last 1.14
     warning = warmup_at_chance([1.95, 1.94, 1.96] * 33, 7)
     assert "D's classifier is still at chance" in warning and "ln 7 = 1.95" in warning
-    assert "--set model.d_kaiming_init=true" in warning and "\n" not in warning
+    assert "--set model.d_init_scale=0.7" in warning and "\n" not in warning
     assert warmup_at_chance([1.14] * 100, 7) is None and warmup_at_chance([], 7) is None
 
 

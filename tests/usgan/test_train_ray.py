@@ -88,7 +88,7 @@ def test_a_classifier_warm_up_ending_at_chance_is_flagged_in_the_log(local_ray, 
     result, _ = run_training(cfg, quiet=True)
     assert result.error is None
     log = (tmp_path / "runs" / "chance" / "progress.log").read_text()
-    assert re.search(r"^# D's classifier is still at chance after its warm-up .* --set model.d_kaiming_init=true",
+    assert re.search(r"^# D's classifier is still at chance after its warm-up .* --set model.d_init_scale=0.7",
                      log, re.M)
 
 
