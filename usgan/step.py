@@ -41,8 +41,8 @@ def build_networks(cfg: Config):
         # PyTorch's default init shrinks the signal at every layer of this norm-free critic until the biases
         # dominate: every face looks alike to D's classifier, which then sits at chance (CE = ln 7) for a few
         # hundred iterations, at some seeds for the whole warm-up (docs/learning.md). Full He init starts it
-        # at every seed but trains a critic that guides G less well than the default's where that one starts;
-        # d_init_scale keeps the hidden layers just large enough to start (0.5 did not at d_conv_dim 64).
+        # at every seed, but at d_conv_dim 64 its critic guides G less well than the default's where that one
+        # starts; d_init_scale keeps the hidden layers just large enough to start (0.5 did not, 0.7 did).
         hidden = [layer for layer in D.main if isinstance(layer, torch.nn.Conv2d)]
         for layer in hidden if m.d_init_scale else hidden + [D.conv1, D.conv2]:
             torch.nn.init.kaiming_normal_(layer.weight, a=0.01, nonlinearity="leaky_relu")
