@@ -44,10 +44,10 @@ def build_networks(cfg: Config):
         # at every seed, but at d_conv_dim 64 its critic guides G less well than the default's where that one
         # starts; d_init_scale keeps the hidden layers just large enough to start (0.5 did not, 0.7 did).
         hidden = [layer for layer in D.main if isinstance(layer, torch.nn.Conv2d)]
-        for layer in hidden if m.d_init_scale else hidden + [D.conv1, D.conv2]:
+        layers, scale = (hidden, m.d_init_scale) if m.d_init_scale else (hidden + [D.conv1, D.conv2], 1.0)
+        for layer in layers:
             torch.nn.init.kaiming_normal_(layer.weight, a=0.01, nonlinearity="leaky_relu")
-            if m.d_init_scale:
-                layer.weight.data.mul_(m.d_init_scale)
+            layer.weight.data.mul_(scale)
             if layer.bias is not None:
                 torch.nn.init.zeros_(layer.bias)
     return G, D
