@@ -44,6 +44,7 @@ class LossConfig:
     d_augment: bool = False      # random colour on every image D sees (DiffAugment's colour policy; not in the paper)
     d_shift: float = 0.0         # every image D sees moved by up to this share of its side (DiffAugment's translation; not in the paper)
     d_cutout: float = 0.0        # every image D sees has a square of this share of its side blanked (DiffAugment's cutout; not in the paper)
+    d_blur: bool = False         # every image D sees low-passed by a fixed 3x3 blur: no period-2 gradient reaches G (not in the paper)
     cls_fake_source: float = 0.0  # weight of CE(D_cls(G(x, c')), c): D's classifier reads a fake as its source (not in the paper)
     lambda_mask: float = 0.0     # model.attention: weight of the mask's mean (GANimation's; not in the paper)
     lambda_mask_tv: float = 0.0  # model.attention: weight of the mask's total variation (GANimation's)

@@ -19,6 +19,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from .models import binomial_blur
 from .translate import unwrap
 
 
@@ -95,14 +96,19 @@ class USGANLoss:
         return x if self.bf16_d else x.float()
 
     def _as_d_sees(self, x):
-        """An image as D sees it: with d_augment a random colour change, d_shift a random move, d_cutout a blanked
-        square, d_noise noise.
+        """An image as D sees it: with d_blur low-passed, d_augment a random colour change, d_shift a random move,
+        d_cutout a blanked square, d_noise noise.
 
         All are applied to real and generated images alike and are differentiable, so G's gradient passes
         through them. D must then judge by what survives them (shapes), not by tints, faint pixel patterns
         or the exact place of a training face's features, which a generator can imitate without drawing the
         expression.
         """
+        if self.cfg.d_blur:
+            # The critic's strided convolutions send period-2 gradients back to G, which then draws checkerboard
+            # texture that fools D's classifier; blurred here (the blur is its own adjoint) G never receives
+            # them, and unlike model.residual_blur G's own change stays sharp.
+            x = binomial_blur(x)
         if self.cfg.d_augment:
             x = colour_jitter(x)
         shift = round(self.cfg.d_shift * x.size(-1))

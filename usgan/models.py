@@ -12,6 +12,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def binomial_blur(x):
+    """Per channel, a fixed [1 2 1] x [1 2 1] / 16 blur, replicate-padded: nothing of a period-2 pattern passes."""
+    b = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
+    kernel = (b[:, None] * b[None, :] / 16).expand(x.size(1), 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.size(1))
+
+
 class InstanceNorm(nn.InstanceNorm2d):
     """Affine InstanceNorm that always normalises with each image's own statistics.
 
@@ -85,9 +92,7 @@ class Generator(nn.Module):
         # Switch `residual_blur` (off in the paper): a fixed [1 2 1] x [1 2 1] / 16 blur of the change G adds
         # through the skip, which removes period-2 patterns, the checkerboards a critic's strided convolutions
         # feed back as gradients; expression strokes 2-4 px wide pass. Not a parameter: the state dict is unchanged.
-        b = torch.tensor([1.0, 2.0, 1.0])
-        self.register_buffer("blur", (b[:, None] * b[None, :] / 16).expand(3, 1, 3, 3).clone() if residual_blur
-                             else None, persistent=False)
+        self.residual_blur = bool(residual_blur)
         k = c_dim if label_norm else 0
         layers = [nn.Conv2d(3 + c_dim, conv_dim, 7, 1, 3, bias=False), InstanceNorm(conv_dim, k), nn.ReLU(inplace=True)]
         ch = conv_dim
@@ -135,8 +140,8 @@ class Generator(nn.Module):
             out = self.main[-1](self.main[-2](self._features(h)))
         else:
             out = self.main(h)
-        if self.blur is not None:
-            out = F.conv2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), self.blur.to(out.dtype), groups=3)
+        if self.residual_blur:
+            out = binomial_blur(out)
         if self.residual_scale != 1.0:
             out = out * self.residual_scale
         if mask is not None:

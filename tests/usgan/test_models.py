@@ -164,5 +164,5 @@ def test_residual_blur_keeps_the_authors_keys_and_removes_period_two_patterns():
     checker = (torch.arange(64)[:, None] + torch.arange(64)[None, :]) % 2 * 2.0 - 1   # +-1 period-2 pattern
     with torch.no_grad():
         out = nn.functional.conv2d(nn.functional.pad(checker.expand(1, 3, 64, 64), (1, 1, 1, 1), mode="replicate"),
-                                   blurred.blur, groups=3)
+                                   kernel, groups=3)
     assert out[..., 1:-1, 1:-1].abs().max() < 1e-6

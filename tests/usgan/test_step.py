@@ -288,6 +288,32 @@ def test_random_cutout_blanks_one_square_per_image_and_lets_gradients_through():
             validate(preset("demo", **bad))
 
 
+def test_d_blur_hides_checkerboards_from_d_and_so_from_gs_gradient():
+    from usgan.models import binomial_blur
+    cfg = preset("tiny")
+    loss = USGANLoss(None, None, cfg.loss)
+    checker = (torch.arange(12).view(12, 1) + torch.arange(12).view(1, 12)) % 2 * 2.0 - 1   # period 2 both ways
+    x = torch.rand(4, 3, 12, 12) * 2 - 1
+    cb = checker.expand(4, 3, 12, 12)
+    assert torch.equal(loss._as_d_sees(x), x)                             # every augmentation off in tiny
+    cfg.loss.d_blur = True
+    seen = loss._as_d_sees(x)
+    assert torch.allclose(seen, binomial_blur(x)) and not torch.allclose(seen, x, atol=0.05)
+    # D sees an image and the same image plus a checkerboard alike away from the border ...
+    assert torch.allclose(loss._as_d_sees(x + 0.5 * cb)[..., 1:-1, 1:-1], seen[..., 1:-1, 1:-1], atol=1e-6)
+    # ... so G's gradient through what D sees has no period-2 part, where without the blur it has one
+    # (a D reading the interior; at the border the replicate padding lets a little through)
+    weights = torch.zeros(1, 3, 12, 12)
+    weights[..., 1:-1, 1:-1] = torch.randn(1, 3, 10, 10)
+
+    def checker_part(blur):
+        cfg.loss.d_blur = blur
+        fake = x.clone().requires_grad_(True)
+        (loss._as_d_sees(fake) * weights).sum().backward()
+        return float((fake.grad * cb).sum().abs())
+    assert checker_part(True) < 1e-4 < checker_part(False)
+
+
 def _inside(size, dy, dx):
     """1 where a pixel moved by (dy, dx) came from inside the image, 0 where zeros were shifted in."""
     m = torch.zeros(1, size, size)
