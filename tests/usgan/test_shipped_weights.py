@@ -67,10 +67,10 @@ def test_the_photo_page_opens_with_the_shipped_weights(monkeypatch):
 
 
 def test_a_runs_plain_g_file_loads_as_the_network_that_was_trained(tmp_path):
-    """The demo's blur and scale hold no weights: {iter}-G.ckpt must find them beside it, or in engine.pt."""
+    """A blur and a scale hold no weights: {iter}-G.ckpt must find them beside it, or in engine.pt."""
     from usgan.checkpoints import save_checkpoint
     from usgan.step import Engine
-    cfg = preset("demo")
+    cfg = preset("demo", model__residual_blur=True)
     save_checkpoint(tmp_path, Engine.build(cfg), cfg)
     g_file = tmp_path / "0-G.ckpt"
     for case in ("with its YAML", "an older folder: engine.pt only"):
