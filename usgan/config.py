@@ -265,8 +265,8 @@ def _demo(cfg: Config) -> None:
     _demo_paper(cfg)
     # Not in the paper, each measured in docs/learning.md: without them G fools D's classifier with texture for
     # thousands of iterations before it draws an expression, and cannot reach a dark open mouth at all.
-    # residual_blur stays off: with d_shift below it only softens G's strokes (four seeds read 2 points lower on
-    # average, their weakest expression 8 points lower, outputs further from the true target).
+    # residual_blur stays off: with d_shift below it only softens G's strokes (with it, four seeds read 2 points
+    # lower under the panel's median reader, their weakest expression 8 points lower, outputs further from the target).
     cfg.model.identity_init = cfg.model.label_norm = True
     cfg.model.residual_scale = 2.0
     cfg.loss.d_augment, cfg.loss.cls_fake_source = True, 0.5

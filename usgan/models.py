@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 
 def binomial_blur(x):
-    """Per channel, a fixed [1 2 1] x [1 2 1] / 16 blur, replicate-padded: nothing of a period-2 pattern passes."""
+    """Per channel, a fixed [1 2 1] x [1 2 1] / 16 blur, replicate-padded: no period-2 pattern passes but at the border."""
     b = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
     kernel = (b[:, None] * b[None, :] / 16).expand(x.size(1), 1, 3, 3)
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.size(1))

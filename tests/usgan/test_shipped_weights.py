@@ -1,10 +1,13 @@
 """The demo generator shipped in usgan/weights/: small, synthetic-only, and the default of synthesize and evaluate."""
+import dataclasses
+import importlib.util
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-
-import dataclasses
+from PIL import Image
 
 from usgan import weights as named
 from usgan.checkpoints import SHIPPED_G, load_generator, load_weights
@@ -55,8 +58,6 @@ def test_no_checkpoint_and_no_shipped_weights_is_a_one_line_error(monkeypatch):
 
 
 def test_the_photo_page_opens_with_the_shipped_weights(monkeypatch):
-    from pathlib import Path
-
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.delenv("USGAN_APP_WEIGHTS", raising=False)
@@ -83,15 +84,11 @@ def test_a_runs_plain_g_file_loads_as_the_network_that_was_trained(tmp_path):
 
 
 def test_the_readme_picture_is_what_the_shipped_weights_draw(tmp_path):
-    import importlib.util
-    from pathlib import Path
     root = Path(__file__).resolve().parents[2]
     spec = importlib.util.spec_from_file_location("draw_demo_strip", root / "scripts" / "draw_demo_strip.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     script.main(tmp_path / "strip.png")
-    import numpy as np
-    from PIL import Image
     drawn, shown = (np.asarray(Image.open(p), dtype=np.int16) for p in (tmp_path / "strip.png", root / "docs/demo-strip.png"))
     # bit for bit on the machine that drew it; another CPU's float rounding may move a pixel by one level
     assert drawn.shape == shown.shape and np.abs(drawn - shown).max() <= 1
