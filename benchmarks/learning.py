@@ -13,7 +13,8 @@ it times the bare training step against the same step inside a 1-worker Ray Torc
 The run is `single_run`: step for step the one `python -m usgan.train` makes with the same preset and seed.
 The final outputs are also read by --readers more classifiers of the same kind (other seeds): their spread says
 how much the accuracy depends on the one reader. Then a panel of five readers of two architectures, trained with
-shifts, colour and noise (usgan/metrics/panel.py), reads the final G's translations of people of a synthetic seed
+shifts, colour and noise (usgan/metrics/panel.py) and pinned in usgan/metrics/panel_readers/, so that
+every machine judges with the same readers, reads the final G's translations of people of a synthetic seed
 no training or validation uses: each reader's accuracy, the median, the table per expression under the median
 reader, and the L1 to the true target over the input's, on the pixels the expression changes and on the rest.
 Architecture switches pass through --set, e.g. --set model.attention=true.

@@ -114,3 +114,28 @@ def test_panel_lines_print_the_panel_the_table_and_both_l1_ratios(sets):
     text = "\n".join(P.panel_lines(s))
     assert "median: 14.3% (r)" in text and "| read as the target | 0% | 0% | 0% | 0% | 0% | 0% | 100% |" in text
     assert "on the pixels the expression changes" in text and "on those it leaves alone" in text
+
+
+def test_the_pinned_panel_is_the_demo_datas_and_loads_without_training(tmp_path):
+    cfg = preset("demo", **{"data.cache_dir": str(tmp_path / "data")})
+    data = load_data(cfg.data, 64, progress=False)
+    tag = data.tag()
+    missing = [n for n, _, _ in P.READERS if P.pinned_reader(P.PINNED, n, tag, 40) is None]
+    assert not missing, f"pinned readers {missing} are not for the demo's data {tag}: run scripts/pin_panel.py"
+    panel = P.load_or_train_panel(data, tmp_path / "readers", progress=False)
+    assert not (tmp_path / "readers").exists()          # nothing trained, nothing cached
+    x, y = data.as_float(data.test_idx), data.labels[data.test_idx]
+    for r in panel:   # what the pinned file says of itself holds for the half-precision weights it holds
+        assert r["held_out_accuracy"] >= P.REQUIRED_ACCURACY
+        assert abs(float((P.predict(r["net"], x) == y).float().mean()) - r["held_out_accuracy"]) <= 1 / len(y)
+
+
+def test_a_pinned_reader_of_other_data_is_not_used(sets, tmp_path):
+    _, train, _ = sets
+    first = P.load_or_train_panel(train, tmp_path / "cache", progress=False, epochs=1, pinned=None)
+    P.pin_panel(first, "another-tag", 1, tmp_path / "pinned")
+    assert P.pinned_reader(tmp_path / "pinned", first[0]["name"], train.tag(), 1) is None
+    P.pin_panel(first, train.tag(), 1, tmp_path / "pinned")
+    blob = P.pinned_reader(tmp_path / "pinned", first[0]["name"], train.tag(), 1)
+    assert blob["state_dict"][next(iter(blob["state_dict"]))].dtype == torch.float16
+    assert P.pinned_reader(tmp_path / "pinned", first[0]["name"], train.tag(), 2) is None   # other epochs

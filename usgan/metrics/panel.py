@@ -8,6 +8,7 @@ noise, and reports its accuracy on the renders of the held-out (validation) spli
 The translations it reads are of identities drawn from SCORING_SEED, a synthetic seed that neither training
 (seed 0's training split) nor validation (seed 0's held-out split) uses, so no setting was chosen by them.
 A face there is a person the generator, the readers and every choice made on validation have never seen.
+For the demo's data the readers are pinned in panel_readers/ (scripts/pin_panel.py), the same on every machine.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ READERS = [  # (name, architecture, seed): seed 0 of "conv" is the project's own
     ("conv-1", "conv", 1), ("conv-2", "conv", 2), ("conv-3", "conv", 3), ("gray48-1", "gray48", 1),
     ("gray48-2", "gray48", 2)]
 REQUIRED_ACCURACY = 0.95
+PINNED = Path(__file__).with_name("panel_readers")  # the readers the demo is judged by (scripts/pin_panel.py)
 CHANGED = 2 / 255 * 1.5      # a pixel whose true target differs from the input by more than 1.5 grey levels
 
 
@@ -62,14 +64,22 @@ def panel_augment(x: torch.Tensor) -> torch.Tensor:
     return x + torch.rand(len(x), 1, 1, 1) * 0.1 * torch.randn_like(x)
 
 
-def load_or_train_panel(data, cache_dir, progress=True, epochs=40) -> list[dict]:
-    """The READERS trained on data's training split (cached by data.tag()), each with its held-out accuracy."""
-    panel = []
+def load_or_train_panel(data, cache_dir, progress=True, epochs=40, pinned=PINNED) -> list[dict]:
+    """The READERS for data's training split, each with its held-out accuracy: the pinned readers where they were
+    trained on exactly this data, else trained once and cached by data.tag().
+
+    Retrained on another CPU, a reader's 40 epochs take other rounding paths and it ends a different reader
+    (medians 2 points apart, one expression 19 points apart on the same generator): pinned, every machine reads a
+    generator with the same panel, as FID reads with one fixed Inception.
+    """
+    panel, tag = [], data.tag()
     for name, arch, seed in READERS:
-        path = Path(cache_dir).expanduser() / f"panel-reader-{name}-e{epochs}-{data.tag()}.pt"
         net = ARCHITECTURES[arch]()
-        if path.is_file():
+        path = Path(cache_dir).expanduser() / f"panel-reader-{name}-e{epochs}-{tag}.pt"
+        blob = pinned_reader(pinned, name, tag, epochs)
+        if blob is None and path.is_file():
             blob = torch.load(path, weights_only=True)
+        if blob is not None:
             net.load_state_dict(blob["state_dict"])
             accuracy = float(blob["held_out_accuracy"])
         else:
@@ -83,6 +93,28 @@ def load_or_train_panel(data, cache_dir, progress=True, epochs=40) -> list[dict]
             torch.save({"state_dict": net.state_dict(), "held_out_accuracy": accuracy}, path)
         panel.append({"name": name, "architecture": arch, "net": net.eval(), "held_out_accuracy": accuracy})
     return panel
+
+
+def pinned_reader(folder, name: str, tag: str, epochs: int) -> dict | None:
+    """The pinned reader `name` if folder holds one trained for `epochs` on the data tagged `tag`, else None."""
+    path = Path(folder) / f"{name}.pt" if folder else None
+    if path is None or not path.is_file():
+        return None
+    blob = torch.load(path, weights_only=True)
+    return blob if (blob["data_tag"], blob["epochs"]) == (tag, epochs) else None
+
+
+def pin_panel(panel: list[dict], tag: str, epochs: int, folder=PINNED) -> list[Path]:
+    """Write each reader of `panel` (trained on the data tagged `tag`) into folder, in half precision."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in panel:
+        path = Path(folder) / f"{r['name']}.pt"
+        half = {k: v.half() if v.is_floating_point() else v for k, v in r["net"].state_dict().items()}
+        torch.save({"state_dict": half, "held_out_accuracy": r["held_out_accuracy"], "data_tag": tag,
+                    "epochs": epochs}, path)
+        written.append(path)
+    return written
 
 
 def panel_people(validation=False) -> tuple[int, int]:
