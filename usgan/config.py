@@ -268,6 +268,10 @@ def _demo(cfg: Config) -> None:
     # residual_blur stays off: with d_shift below it only softens G's strokes (with it, four seeds read 2 points
     # lower under the panel's median reader, their weakest expression 8 points lower, outputs further from the target).
     cfg.model.identity_init = cfg.model.label_norm = True
+    # PyTorch's default init leaves D's classifier at chance through the warm-up on some seeds and CPUs, and then G
+    # never moves (an Intel Xeon with AMX: two of four seeds; an AMD EPYC: one of five); He init scaled by 0.7 starts
+    # it at every seed tried (docs/learning.md).
+    cfg.model.d_init_scale = 0.7
     cfg.model.residual_scale = 2.0
     cfg.loss.d_augment, cfg.loss.cls_fake_source = True, 0.5
     # D sees every image moved by up to 4 px: its classifier can no longer memorise the ~750 training faces, so

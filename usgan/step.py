@@ -274,12 +274,13 @@ def start_run(cfg: Config, data, device="cpu", batch_size: int | None = None, ra
     return engine, batches
 
 
-def warmup_at_chance(cls_losses, c_dim: int) -> str | None:
+def warmup_at_chance(cls_losses, c_dim: int, d_init_scale: float = 0.0) -> str | None:
     """A one-line warning when D's classifier ends its warm-up (optim.cls_warmup) still at chance, else None.
 
     cls_losses: D/loss_cls of the warm-up's last iterations. With PyTorch's default init the critic's logits
     barely depend on the face at first, and at some seeds its classifier stays at ln(c_dim) for the whole
     warm-up; the GAN then starts with nothing to read, and the demo's G never leaves the identity (docs/learning.md).
+    d_init_scale: the run's model.d_init_scale, so the fix named is one the run does not already have.
     """
     if not cls_losses:
         return None
@@ -288,7 +289,8 @@ def warmup_at_chance(cls_losses, c_dim: int) -> str | None:
         return None
     return (f"D's classifier is still at chance after its warm-up (mean loss {mean:.2f} over the last "
             f"{len(cls_losses)} iterations; chance is ln {c_dim} = {chance:.2f}): G may never draw an expression. "
-            "Rerun with --set model.d_init_scale=0.7 (a larger init for D) or another --set run.seed")
+            f"Rerun with --set model.d_init_scale={1.0 if d_init_scale >= 0.7 else 0.7} (a larger init for D) "
+            "or another --set run.seed")
 
 
 def single_run(cfg: Config, data, device="cpu"):

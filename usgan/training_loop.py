@@ -71,7 +71,8 @@ def train_loop_per_worker(config: dict) -> None:
         done = engine.iteration
         if log and done <= o.cls_warmup:
             warmup_losses.append(terms["D/loss_cls"])
-            if done == o.cls_warmup and (warning := warmup_at_chance(warmup_losses, cfg.model.c_dim)):
+            if done == o.cls_warmup and (warning := warmup_at_chance(warmup_losses, cfg.model.c_dim,
+                                                                     cfg.model.d_init_scale)):
                 log.note(warning)
         if log and due(done, r.log_every, o.num_iters):
             log.write(done, terms)

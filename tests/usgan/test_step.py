@@ -184,6 +184,7 @@ def test_a_warm_up_that_ends_at_chance_is_named_with_its_fix():
     assert "D's classifier is still at chance" in warning and "ln 7 = 1.95" in warning
     assert "--set model.d_init_scale=0.7" in warning and "\n" not in warning
     assert warmup_at_chance([1.14] * 100, 7) is None and warmup_at_chance([], 7) is None
+    assert "--set model.d_init_scale=1.0 " in warmup_at_chance([1.95] * 100, 7, d_init_scale=0.7)   # the demo's own
 
 
 def test_cls_warmup_trains_only_d_classifier_on_real_faces_first():
