@@ -21,14 +21,15 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     cfg = validate(preset("demo"))
     data = load_data(cfg.data, cfg.model.image_size)
+    tag = data.tag()   # a hash of every pixel: once
     panel = load_or_train_panel(data, cfg.data.cache_dir, epochs=a.epochs, pinned=None)
     weak = [r["name"] for r in panel if r["held_out_accuracy"] < REQUIRED_ACCURACY]
     if weak:
         raise SystemExit(f"readers {', '.join(weak)} read under {REQUIRED_ACCURACY:.0%} of held-out renders; "
                          "not pinned: change their training, then run this again")
-    for r, path in zip(panel, pin_panel(panel, data.tag(), a.epochs)):
+    for r, path in zip(panel, pin_panel(panel, tag, a.epochs)):
         print(f"{r['name']:9} {r['held_out_accuracy']:.1%} held-out -> {path}")
-    print(f"pinned for data {data.tag()} in {PINNED}")
+    print(f"pinned for data {tag} in {PINNED}")
 
 
 if __name__ == "__main__":

@@ -97,8 +97,7 @@ def load_or_train_panel(data, cache_dir, progress=True, epochs=40, pinned=PINNED
 
 def pinned_reader(folder, name: str, tag: str, epochs: int) -> dict | None:
     """The pinned reader `name` if folder holds one trained for `epochs` on the data tagged `tag`, else None."""
-    path = Path(folder) / f"{name}.pt" if folder else None
-    if path is None or not path.is_file():
+    if not folder or not (path := Path(folder) / f"{name}.pt").is_file():
         return None
     blob = torch.load(path, weights_only=True)
     return blob if (blob["data_tag"], blob["epochs"]) == (tag, epochs) else None
