@@ -29,9 +29,9 @@ def arch_config(arch: str, size: int, batch: int):
     return cfg
 
 
-FAST = dict(channels_last=True, batch_d=True, share_fake=True, freeze_d_in_g=True, d_matmul=True)
+FAST = dict(channels_last=True, batch_d=True, share_fake=True, freeze_d_in_g=True, d_matmul=True, fused_adam=True)
 PLAIN = dict(channels_last=False, bf16=False, bf16_d=False, compile=False, batch_d=False, share_fake=False,
-             freeze_d_in_g=False, d_matmul=False)
+             freeze_d_in_g=False, d_matmul=False, fused_adam=False)
 PATHS = {  # name -> SpeedConfig switches (None: the authors' loop)
     "authors": None,
     "ours_fp32": {**PLAIN, **FAST},
@@ -44,13 +44,14 @@ PATHS = {  # name -> SpeedConfig switches (None: the authors' loop)
     "ours_bf16_nchw": {**PLAIN, **FAST, "bf16": True, "bf16_d": True, "channels_last": False},
     "ours_bf16_g_only": {**PLAIN, **FAST, "bf16": True},
     "ours_bf16_no_matmul": {**PLAIN, **FAST, "bf16": True, "bf16_d": True, "d_matmul": False},
+    "ours_bf16_foreach_adam": {**PLAIN, **FAST, "bf16": True, "bf16_d": True, "fused_adam": False},
     # only when named in --paths: compiling takes minutes on a small CPU
     "ours_bf16_compile": {**PLAIN, **FAST, "bf16": True, "bf16_d": True, "compile": True},
     "ours_fp32_compile": {**PLAIN, **FAST, "compile": True},
 }
 DEFAULT_PATHS = ["authors", "ours_fp32", "ours_bf16"]
 ABLATION_PATHS = ["plain_fp32", "ours_fp32_nchw", "ours_fp32_no_fusion", "ours_fp32_no_matmul", "ours_bf16_nchw",
-                  "ours_bf16_g_only", "ours_bf16_no_matmul"]
+                  "ours_bf16_g_only", "ours_bf16_no_matmul", "ours_bf16_foreach_adam"]
 
 
 def make_loop(name: str, cfg):

@@ -38,8 +38,10 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     lambda_cls: float = 1.0
+    g_cls_scale: float = 1.0     # G's classification term is lambda_cls * this; D's stays lambda_cls (not in the paper)
     lambda_rec: float = 1.0      # StarGAN: 10
     lambda_gp: float = 10.0
+    gp_every: int = 1            # the gradient penalty every k-th D step, weighted k (StyleGAN2's lazy regularisation)
     d_noise: float = 0.0         # std of Gaussian noise on every image D sees (instance noise; not in the paper)
     d_augment: bool = False      # random colour on every image D sees (DiffAugment's colour policy; not in the paper)
     d_shift: float = 0.0         # every image D sees moved by up to this share of its side (DiffAugment's translation; not in the paper)
@@ -101,6 +103,7 @@ class SpeedConfig:
     share_fake: bool = True          # one G(x, c') with grad serves the D and the G phase of a G iteration
     freeze_d_in_g: bool = True       # no gradients for D's weights in the G phase (they were discarded)
     d_matmul: bool = True            # D's layers on <= 8x8 maps as unfold + matmul (usgan/matmul_conv.py)
+    fused_adam: bool = True          # Adam's update as one fused kernel per optimizer (same arithmetic, other rounding)
 
 
 @dataclass
@@ -208,8 +211,10 @@ def validate(cfg: Config) -> Config:
                                         f"not {o.lr_schedule!r}"),
         (o.lr_update_step >= 1, "optim.lr_update_step must be >= 1 (the authors' is 5000)"),
         (o.n_critic >= 1, "optim.n_critic must be >= 1"),
+        (l.gp_every >= 1, "loss.gp_every must be >= 1 (1: the penalty at every D step, as in the paper)"),
         (o.g_lr > 0 and o.d_lr > 0, "learning rates must be > 0"),
-        (min(l.lambda_cls, l.lambda_rec, l.lambda_gp) >= 0, "loss weights (lambda_*) must be >= 0"),
+        (min(l.lambda_cls, l.lambda_rec, l.lambda_gp, l.g_cls_scale) >= 0,
+         "loss weights (lambda_*, g_cls_scale) must be >= 0"),
         (0 <= l.d_shift < 0.5 and 0 <= l.d_cutout < 1,
          "loss.d_shift must be in [0, 0.5) and loss.d_cutout in [0, 1): shares of the image side, e.g. 0.0625"),
         (m.image_size % (2 ** m.d_repeat_num) == 0,

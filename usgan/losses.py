@@ -136,10 +136,11 @@ class USGANLoss:
         # The critic's head joins with weight 0: DDP expects a gradient for every parameter of D.
         return self.cfg.lambda_cls * d_cls + 0 * out_src.float().mean(), {"D/loss_cls": d_cls}
 
-    def discriminator_phase(self, x_real, c_trg, label_org, x_fake=None):
+    def discriminator_phase(self, x_real, c_trg, label_org, x_fake=None, gp=True):
         """-D(x) + D(G(x,c')) + l_cls * CE(D_cls(x), c) + l_gp * GP  [+ l_cls * cls_fake_source * CE(D_cls(G(x,c')), c)].
 
         x_fake: G(x_real, c_trg) already computed by the caller (it is detached here); None computes it.
+        gp: False skips the penalty (loss.gp_every: the caller's other steps carry it, at gp_every times its weight).
         """
         cfg = self.cfg
         if x_fake is None:
@@ -160,11 +161,15 @@ class USGANLoss:
                 d_cls = F.cross_entropy(out_cls.float(), label_org)
                 out_src, cls_fake = self.D(self._as_d_sees(x_fake))
                 d_fake = out_src.float().mean()
-            alpha = torch.rand(x_real.size(0), 1, 1, 1, device=x_real.device, dtype=x_real.dtype)
-            x_hat = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
-            d_gp = gradient_penalty(self.D(self._as_d_sees(x_hat))[0], x_hat)
-        total = d_real + d_fake + cfg.lambda_cls * d_cls + cfg.lambda_gp * d_gp
-        terms = {"D/loss_real": d_real, "D/loss_fake": d_fake, "D/loss_cls": d_cls, "D/loss_gp": d_gp}
+            total = d_real + d_fake + cfg.lambda_cls * d_cls
+            terms = {"D/loss_real": d_real, "D/loss_fake": d_fake, "D/loss_cls": d_cls}
+            if gp:
+                # Its double backward is the dearest part of a D step; StyleGAN2 found a regulariser applied on
+                # every k-th step with k times the weight regularises as well, and so it does here (docs/learning.md).
+                alpha = torch.rand(x_real.size(0), 1, 1, 1, device=x_real.device, dtype=x_real.dtype)
+                x_hat = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
+                terms["D/loss_gp"] = d_gp = gradient_penalty(self.D(self._as_d_sees(x_hat))[0], x_hat)
+                total = total + cfg.lambda_gp * cfg.gp_every * d_gp
         if cfg.cls_fake_source:
             # A classifier trained on real faces alone is fooled by faint texture long before G draws an
             # expression; taught that a fake still shows its source expression, it only yields to a real change.
@@ -173,7 +178,7 @@ class USGANLoss:
         return total, terms
 
     def generator_phase(self, x_real, c_org, c_trg, label_trg, x_fake=None, mask=None):
-        """-D(G(x,c')) + l_rec * |x - G(G(x,c'),c)|_1 + l_cls * CE(D_cls(G(x,c')), c')  [+ mask terms].
+        """-D(G(x,c')) + l_rec * |x - G(G(x,c'),c)|_1 + l_cls * g_cls_scale * CE(D_cls(G(x,c')), c')  [+ mask terms].
 
         x_fake, mask: G(x_real, c_trg) with its graph and its attention mask (from `fake`), shared with this
         iteration's D phase.
@@ -197,7 +202,7 @@ class USGANLoss:
         with self._ac(self.bf16_g):
             x_rec = self.G(x_fake, c_org)
         g_rec = (x_real - x_rec.float()).abs().mean()
-        total = g_fake + cfg.lambda_rec * g_rec + cfg.lambda_cls * g_cls
+        total = g_fake + cfg.lambda_rec * g_rec + cfg.lambda_cls * cfg.g_cls_scale * g_cls
         terms = {"G/loss_fake": g_fake, "G/loss_rec": g_rec, "G/loss_cls": g_cls}
         if mask is not None and (cfg.lambda_mask or cfg.lambda_mask_tv):
             # GANimation's regularisers: without them nothing stops the mask from opening everywhere (m = 1 is

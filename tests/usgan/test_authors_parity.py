@@ -119,8 +119,8 @@ class TheirSolver:
 
 
 PLAIN = SpeedConfig(channels_last=False, bf16=False, bf16_d=False, compile=False, batch_d=False, share_fake=False,
-                    freeze_d_in_g=False, d_matmul=False)
-SWITCHES = ("batch_d", "share_fake", "freeze_d_in_g", "d_matmul", "channels_last")
+                    freeze_d_in_g=False, d_matmul=False, fused_adam=False)
+SWITCHES = ("batch_d", "share_fake", "freeze_d_in_g", "d_matmul", "channels_last", "fused_adam")
 SPEEDS = {"all_off": PLAIN, **{s: dataclasses.replace(PLAIN, **{s: True}) for s in SWITCHES},
           "all_on": dataclasses.replace(PLAIN, **{s: True for s in SWITCHES})}
 ARCHS = ("usgan", "stargan")

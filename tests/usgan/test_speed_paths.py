@@ -18,7 +18,7 @@ from usgan.config import SpeedConfig, apply_overrides, load, preset
 from usgan.step import Engine
 
 PLAIN = SpeedConfig(channels_last=False, bf16=False, bf16_d=False, compile=False,
-                    batch_d=False, share_fake=False, freeze_d_in_g=False, d_matmul=False)
+                    batch_d=False, share_fake=False, freeze_d_in_g=False, d_matmul=False, fused_adam=False)
 
 
 @functools.lru_cache(maxsize=None)

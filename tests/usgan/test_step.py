@@ -352,3 +352,48 @@ def test_classifier_reading_fakes_as_their_source_adds_its_term_to_d_only(batch_
     assert terms["D/loss_cls_fake"].item() == pytest.approx(float(expected), rel=1e-4)
     assert (with_term - without).item() == pytest.approx(0.5 * float(expected), rel=1e-3, abs=1e-5)
     assert "D/loss_cls_fake" not in plain
+
+
+def test_lazy_gradient_penalty_runs_every_kth_d_step_at_k_times_its_weight():
+    cfg = preset("tiny")
+    cfg.optim.n_critic, cfg.loss.gp_every = 1, 3
+    torch.manual_seed(0)
+    e = Engine.build(cfg)
+    x, y = _batch(cfg)
+    assert ["D/loss_gp" in e.train_step(x, y) for _ in range(6)] == [True, False, False, True, False, False]
+    c_trg = torch.nn.functional.one_hot(y.flip(0), 7).float()
+    totals = {}
+    for gp in (True, False):
+        torch.manual_seed(1)   # the same fake and augmentation draws; the penalty's mixing comes last
+        totals[gp] = USGANLoss(e.G, e.D, cfg.loss, cfg.speed).discriminator_phase(x, c_trg, y, gp=gp)
+    (with_gp, terms), (without, plain) = totals[True], totals[False]
+    assert "D/loss_gp" not in plain and {k: v.item() for k, v in plain.items()} == pytest.approx(
+        {k: v.item() for k, v in terms.items() if k != "D/loss_gp"})
+    assert (with_gp - without).item() == pytest.approx(3 * cfg.loss.lambda_gp * terms["D/loss_gp"].item(), rel=1e-4)
+
+
+def test_g_cls_scale_weighs_gs_classification_term_only():
+    cfg = preset("tiny")
+    torch.manual_seed(0)
+    e = Engine.build(cfg)
+    x, y = _batch(cfg)
+    c_org = torch.nn.functional.one_hot(y, 7).float()
+    c_trg, y_trg = torch.nn.functional.one_hot(y.flip(0), 7).float(), y.flip(0)
+    out = {}
+    for scale in (1.0, 2.5):
+        cfg.loss.g_cls_scale = scale
+        loss = USGANLoss(e.G, e.D, cfg.loss, cfg.speed)
+        torch.manual_seed(1)
+        g_total, g_terms = loss.generator_phase(x, c_org, c_trg, y_trg)
+        torch.manual_seed(1)
+        d_total, _ = loss.discriminator_phase(x, c_trg, y)
+        out[scale] = g_total.item(), g_terms["G/loss_cls"].item(), d_total.item()
+    (g1, cls, d1), (g2, _, d2) = out[1.0], out[2.5]
+    assert g2 - g1 == pytest.approx(1.5 * cfg.loss.lambda_cls * cls, rel=1e-4) and d2 == pytest.approx(d1)
+
+
+def test_a_lazy_penalty_of_zero_steps_is_refused():
+    cfg = preset("tiny")
+    cfg.loss.gp_every = 0
+    with pytest.raises(ConfigError, match="gp_every"):
+        validate(cfg)
