@@ -112,7 +112,8 @@ def test_panel_lines_print_the_panel_the_table_and_both_l1_ratios(sets):
     s = P.read_translations(_identity_G(), scoring, [{"name": "r", "architecture": "const", "net": Always(6),
                                                       "held_out_accuracy": 0.97}])
     text = "\n".join(P.panel_lines(s))
-    assert "median: 14.3% (r)" in text and "| read as the target | 0% | 0% | 0% | 0% | 0% | 0% | 100% |" in text
+    assert "median: 14.3% (r)" in text and "| read as the target | 0.0% | 0.0% | 0.0% | 0.0% | 0.0% | 0.0% | 100.0% |" in text
+    assert "L1 to the true target: 1.000x the input's" in text
     assert "on the pixels the expression changes" in text and "on those it leaves alone" in text
 
 
