@@ -46,6 +46,17 @@ command -v "$PY" >/dev/null 2>&1 || die "no $PY on PATH: apt-get install -y pyth
 # The study-app tests drive Debian's chromium through Playwright; no tool downloads a browser of its own.
 [ "$MODE" = train ] || [ -x /usr/bin/chromium ] || apt_install chromium
 
+# torch.compile (speed.compile, on in the demo) builds C++ kernels that include Python.h: without a compiler and
+# the headers training still runs, without it and slower, so a failed install here only warns.
+PYINC="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+PYDEV="python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev"
+missing=""
+command -v g++ >/dev/null 2>&1 || missing="g++"
+[ -f "$PYINC/Python.h" ] || missing="$missing $PYDEV"
+if [ -n "$missing" ]; then
+  ( apt_install $missing ) || echo "[setup] warning: no$missing: training will run without torch.compile (slower)" >&2
+fi
+
 # Debian ships venv's pip bootstrap (ensurepip) separately, in python3-venv.
 if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
   if ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then

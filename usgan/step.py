@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import logging
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -99,6 +100,19 @@ def bf16_supported(device: torch.device) -> bool:
         return False
 
 
+@functools.cache
+def compile_problem(device_type: str) -> str | None:
+    """Why torch.compile cannot build kernels on this device (None where it can): on a CPU it needs a C++
+    compiler and Python's headers, which a minimal Debian or Ubuntu image lacks."""
+    # On a CPU the C++ toolchain logs that no CUDA was found: true, expected, and not the user's concern.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    try:
+        torch.compile(lambda t: t * 2 + 1, dynamic=False)(torch.ones(4, device=device_type))
+    except Exception as e:   # noqa: BLE001 - any failure to build means: run eager
+        return str(e).strip().splitlines()[0]
+    return None
+
+
 @dataclass
 class Engine:
     G: torch.nn.Module
@@ -120,6 +134,11 @@ class Engine:
             # Emulated bf16 is slower than fp32: a preset that asks for it still runs, at fp32, on such machines.
             warnings.warn(f"speed.bf16: this {device.type} has no native bf16 units; training in fp32", stacklevel=2)
             cfg = dataclasses.replace(cfg, speed=dataclasses.replace(cfg.speed, bf16=False))
+        if cfg.speed.compile and (problem := compile_problem(device.type)):
+            fix = "apt-get install -y g++ python3-dev" if device.type == "cpu" else "see PyTorch's torch.compile notes"
+            warnings.warn(f"speed.compile: torch.compile cannot build kernels here ({problem}); training without it "
+                          f"(to get it: {fix})", stacklevel=2)
+            cfg = dataclasses.replace(cfg, speed=dataclasses.replace(cfg.speed, compile=False))
         G, D = build_networks(cfg)
         fmt = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format
         G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)

@@ -1,5 +1,7 @@
 """The pure-PyTorch training iteration, its losses and its learning-rate schedule."""
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -175,6 +177,22 @@ def test_bf16_falls_back_to_fp32_where_the_hardware_has_no_bf16(monkeypatch):
         e = Engine.build(cfg)
     assert e.cfg.speed.bf16 is False and cfg.speed.bf16 is True     # the caller's config is left as it was
     assert not e.loss.bf16_g
+
+
+def test_compile_falls_back_to_eager_where_no_cpp_compiler_works():
+    # A real broken toolchain, in a fresh process: inductor told to build with a compiler that does not exist.
+    code = ("import warnings, torch._inductor.config as c; c.cpp.cxx = ('/nonexistent/g++',)\n"
+            "from usgan.config import preset; from usgan.step import Engine\n"
+            "cfg = preset('tiny'); cfg.speed.compile = True\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always'); e = Engine.build(cfg)\n"
+            "print([str(x.message) for x in w if 'speed.compile' in str(x.message)])\n"
+            "print(e.cfg.speed.compile, e._g_runner() is e.G)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    warned, state = out.stdout.strip().splitlines()[-2:]
+    assert "No working C++ compiler" in warned and "apt-get install -y g++ python3-dev" in warned
+    assert state == "False True"
 
 
 def test_a_warm_up_that_ends_at_chance_is_named_with_its_fix():
