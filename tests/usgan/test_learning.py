@@ -61,7 +61,7 @@ DEMO_SWITCHES = {"model.identity_init", "model.label_norm", "model.residual_scal
                  "loss.d_augment", "loss.d_shift", "loss.cls_fake_source", "loss.lambda_rec", "loss.gp_every",
                  "optim.cls_warmup", "optim.n_critic", "optim.batch_size", "optim.g_lr", "optim.d_lr", "optim.g_ema",
                  "optim.targets_differ", "optim.num_iters", "optim.num_iters_decay", "speed.bf16",
-                 "run.checkpoint_every", "run.name"}
+                 "speed.compile", "run.seed", "run.checkpoint_every", "run.name"}
 
 
 @pytest.mark.parametrize("name,base,allowed", [("demo-paper", "paper", SIZE_AND_SCHEDULE),
