@@ -46,8 +46,8 @@ command -v "$PY" >/dev/null 2>&1 || die "no $PY on PATH: apt-get install -y pyth
 # The study-app tests drive Debian's chromium through Playwright; no tool downloads a browser of its own.
 [ "$MODE" = train ] || [ -x /usr/bin/chromium ] || apt_install chromium
 
-# torch.compile (speed.compile, on in the demo) builds C++ kernels that include Python.h: without a compiler and
-# the headers training still runs, without it and slower, so a failed install here only warns.
+# torch.compile (speed.compile, on in the demo) builds C++ kernels that include Python.h. Without a compiler or the
+# headers training still runs, eager and slower, so a failed install here only warns.
 PYINC="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 PYDEV="python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev"
 missing=""
