@@ -113,6 +113,12 @@ def compile_problem(device_type: str) -> str | None:
     return None
 
 
+def _speed_off(cfg: Config, switch: str, why: str) -> Config:
+    """A copy of cfg with speed.<switch> off, after a warning saying why (the caller's cfg is left as it was)."""
+    warnings.warn(f"speed.{switch}: {why}", stacklevel=3)
+    return dataclasses.replace(cfg, speed=dataclasses.replace(cfg.speed, **{switch: False}))
+
+
 @dataclass
 class Engine:
     G: torch.nn.Module
@@ -132,13 +138,11 @@ class Engine:
         device = torch.device(device)
         if cfg.speed.bf16 and not bf16_supported(device):
             # Emulated bf16 is slower than fp32: a preset that asks for it still runs, at fp32, on such machines.
-            warnings.warn(f"speed.bf16: this {device.type} has no native bf16 units; training in fp32", stacklevel=2)
-            cfg = dataclasses.replace(cfg, speed=dataclasses.replace(cfg.speed, bf16=False))
+            cfg = _speed_off(cfg, "bf16", f"this {device.type} has no native bf16 units; training in fp32")
         if cfg.speed.compile and (problem := compile_problem(device.type)):
             fix = "apt-get install -y g++ python3-dev" if device.type == "cpu" else "see PyTorch's torch.compile notes"
-            warnings.warn(f"speed.compile: torch.compile cannot build kernels here ({problem}); training without it "
-                          f"(to get it: {fix})", stacklevel=2)
-            cfg = dataclasses.replace(cfg, speed=dataclasses.replace(cfg.speed, compile=False))
+            cfg = _speed_off(cfg, "compile", f"torch.compile cannot build kernels here ({problem}); training without "
+                                             f"it (to get it: {fix})")
         G, D = build_networks(cfg)
         fmt = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format
         G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
