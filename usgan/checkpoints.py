@@ -23,7 +23,7 @@ from .config import Config, from_dict, load, preset
 from .errors import CheckpointError, ConfigError
 from .data import training_crop
 from .data.align import DEFAULT_CROP, CropGeometry
-from .models import Generator
+from .models import Generator, ResizeConv
 
 ENGINE_FILE = "engine.pt"
 SHIPPED_G = named.weight_path("demo")   # see usgan/weights/README.md
@@ -62,9 +62,11 @@ def _generator_for(state: dict, cfg: Config | None) -> tuple[Generator, str]:
     attention = "attention.0.weight" in state
     last_conv = max((k for k in state if re.fullmatch(r"main\.\d+\.weight", k)), key=lambda k: int(k.split(".")[1]))
     skips = state[last_conv].shape[1] == 2 * conv_dim
+    # The paper's up-sampling convs are 4x4 transposed; resize convs keep a 3x3 kernel (the blocks' live deeper).
+    resize = any(re.fullmatch(r"main\.\d+\.weight", k) and v.shape[-1] == 3 for k, v in state.items())
     if cfg is not None:
         skip = cfg.model.ultimate_skip
-        for name, has in (("attention", attention), ("intermediate_skips", skips)):
+        for name, has in (("attention", attention), ("intermediate_skips", skips), ("resize_conv", resize)):
             if getattr(cfg.model, name) != has:
                 raise CheckpointError(f"the config beside these weights says model.{name}={getattr(cfg.model, name)} "
                                       f"but the weights were trained with {name} {'on' if has else 'off'}; "
@@ -78,7 +80,8 @@ def _generator_for(state: dict, cfg: Config | None) -> tuple[Generator, str]:
     blur = cfg is not None and cfg.model.residual_blur
     scale = cfg.model.residual_scale if cfg is not None else 1.0
     return Generator(c_dim=c_dim, conv_dim=conv_dim, res_blocks=blocks, ultimate_skip=skip, label_norm=label_norm,
-                     residual_blur=blur, residual_scale=scale, attention=attention, intermediate_skips=skips), kind
+                     residual_blur=blur, residual_scale=scale, attention=attention, intermediate_skips=skips,
+                     resize_conv=resize), kind
 
 
 def checkpoint_file(path) -> Path:
@@ -152,6 +155,7 @@ def _load(path, ultimate_skip=None) -> tuple[Generator, Config, dict | None, boo
         cfg.model.c_dim, cfg.model.g_conv_dim = G.c_dim, state["main.0.weight"].shape[0]
         cfg.model.g_res_blocks, cfg.model.ultimate_skip = len({k.split(".")[1] for k in state if ".main." in k}), G.ultimate_skip
         cfg.model.attention, cfg.model.intermediate_skips = G.attention is not None, bool(G.skip_from)
+        cfg.model.resize_conv = any(isinstance(m, ResizeConv) for m in G.modules())
     return G.eval(), cfg, about, from_file
 
 

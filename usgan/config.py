@@ -30,6 +30,7 @@ class ModelConfig:
     residual_scale: float = 1.0  # G: the change added through the skip is scale * tanh (not in the paper)
     d_kaiming_init: bool = False  # D: He-normal weights for its LeakyReLUs, zero biases (PyTorch's default: off)
     d_init_scale: float = 0.0     # D: its hidden convs He-normal times this, zero biases, heads as PyTorch's (0: off)
+    resize_conv: bool = False     # G: up-sampling as nearest x2 + 3x3 conv, no checkerboard (not in the paper)
     # The paper's proposed extensions (its conclusion), not in its model:
     attention: bool = False           # G: also a mask m in [0, 1]; the output is x + m * change (GANimation's)
     intermediate_skips: bool = False  # G: U-Net skips from encoder to decoder, in place of the residual blocks

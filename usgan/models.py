@@ -4,6 +4,7 @@
     G = Generator(res_blocks=6, ultimate_skip=False)   # StarGAN's generator
     G = Generator(attention=True)                # the paper's proposed extensions (off in every preset):
     G = Generator(res_blocks=0, intermediate_skips=True)   # a mask on the change; U-Net skips for the block
+    G = Generator(resize_conv=True)              # up-sampling that cannot draw a checkerboard (the demo's)
     fake = G(x, one_hot_target)                  # x in [-1, 1], fake in [-2, 2] (never clamped in training)
     fake, mask = G(x, one_hot_target, return_mask=True)    # mask: None without attention
 """
@@ -76,11 +77,35 @@ class ResidualBlock(nn.Module):
         return x + self.main(x)
 
 
+class ResizeConv(nn.Module):
+    """Nearest-neighbour x2 up-sampling then a 3x3 conv, run as the 4x4 stride-2 transposed conv it equals.
+
+    Odena et al. (2016): a transposed conv's four output phases have free weights, so it can draw (and a critic
+    can push it to draw) a period-2 checkerboard; after a nearest x2 every phase is a sum of the same nine
+    weights, and a flat input gives a flat output. Each phase of the up-sampled conv reads a 2x2 neighbourhood
+    of the input, so the 3x3 kernel folds into a 4x4 transposed kernel (`_FOLD`) and the layer costs what the
+    paper's does: the up-sampled map is never built.
+    """
+
+    # Per axis, the transposed conv's 4 taps as sums of the 3x3 kernel's 3 (rows: taps 0-3, columns: w[-1, 0, 1]).
+    _FOLD = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        conv = nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False)   # PyTorch's init for the 3x3 conv it stands for
+        self.weight = conv.weight
+        self.register_buffer("fold", torch.tensor(self._FOLD), persistent=False)
+
+    def forward(self, x):
+        w = torch.einsum("ka,oiab,lb->iokl", self.fold, self.weight, self.fold)
+        return F.conv_transpose2d(x, w, stride=2, padding=1)
+
+
 class Generator(nn.Module):
     """Encoder, residual blocks, decoder; the ultimate skip adds the input image after the tanh."""
 
     def __init__(self, c_dim=7, conv_dim=64, res_blocks=1, ultimate_skip=True, label_norm=False, residual_blur=False,
-                 residual_scale=1.0, attention=False, intermediate_skips=False):
+                 residual_scale=1.0, attention=False, intermediate_skips=False, resize_conv=False):
         super().__init__()
         self.c_dim, self.ultimate_skip = c_dim, ultimate_skip
         if attention and not ultimate_skip:
@@ -110,8 +135,10 @@ class Generator(nn.Module):
             self.skip_from, self.skip_into = {2, 5}, {len(layers) + 3}
         for _ in range(2):  # up-sampling
             wide = 2 if intermediate_skips and ch < conv_dim * 4 else 1
-            layers += [nn.ConvTranspose2d(ch * wide, ch // 2, 4, 2, 1, bias=False), InstanceNorm(ch // 2, k),
-                       nn.ReLU(inplace=True)]
+            # Switch `resize_conv` (off in the paper): nearest x2 + 3x3 conv, which cannot draw a checkerboard.
+            up = (ResizeConv(ch * wide, ch // 2) if resize_conv
+                  else nn.ConvTranspose2d(ch * wide, ch // 2, 4, 2, 1, bias=False))
+            layers += [up, InstanceNorm(ch // 2, k), nn.ReLU(inplace=True)]
             ch //= 2
         ch *= 2 if intermediate_skips else 1
         layers += [nn.Conv2d(ch, 3, 7, 1, 3, bias=False), nn.Tanh()]

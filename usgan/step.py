@@ -32,7 +32,7 @@ def build_networks(cfg: Config):
     m = cfg.model
     G = Generator(c_dim=m.c_dim, conv_dim=m.g_conv_dim, res_blocks=m.g_res_blocks, ultimate_skip=m.ultimate_skip,
                   label_norm=m.label_norm, residual_blur=m.residual_blur, residual_scale=m.residual_scale,
-                  attention=m.attention, intermediate_skips=m.intermediate_skips)
+                  attention=m.attention, intermediate_skips=m.intermediate_skips, resize_conv=m.resize_conv)
     D = Discriminator(image_size=m.image_size, c_dim=m.c_dim, conv_dim=m.d_conv_dim, repeat_num=m.d_repeat_num)
     if m.identity_init:
         # With the skip, a zero last conv makes G(x, c) == x: training starts from "change nothing" and

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 import pytest
 
-from usgan.models import Discriminator, Generator, count_parameters
+from usgan.models import Discriminator, Generator, ResizeConv, count_parameters
 
 
 def test_parameter_counts_are_exact():
@@ -166,3 +166,40 @@ def test_residual_blur_keeps_the_authors_keys_and_removes_period_two_patterns():
         out = nn.functional.conv2d(nn.functional.pad(checker.expand(1, 3, 64, 64), (1, 1, 1, 1), mode="replicate"),
                                    kernel, groups=3)
     assert out[..., 1:-1, 1:-1].abs().max() < 1e-6
+
+
+def test_resize_conv_is_nearest_upsampling_then_its_3x3_conv():
+    torch.manual_seed(0)
+    up = ResizeConv(5, 4)
+    x = torch.randn(2, 5, 6, 7)
+    want = nn.functional.conv2d(nn.functional.interpolate(x, scale_factor=2, mode="nearest"), up.weight, padding=1)
+    assert torch.allclose(up(x), want, atol=1e-5)
+    assert [n for n, _ in up.named_parameters()] == ["weight"] and list(up.state_dict()) == ["weight"]
+
+
+def test_resize_conv_draws_no_checkerboard_where_a_transposed_conv_does():
+    torch.manual_seed(0)
+    flat = torch.ones(1, 4, 8, 8)
+    for layer in (nn.ConvTranspose2d(4, 3, 4, 2, 1, bias=False), ResizeConv(4, 3)):
+        with torch.no_grad():
+            inner = layer(flat)[..., 1:-1, 1:-1]      # away from the zero padding
+        period_two = (inner[..., ::2, ::2] - inner[..., 1::2, ::2]).abs().max()
+        assert (period_two < 1e-5) == isinstance(layer, ResizeConv)
+
+
+def test_resize_conv_generator_keeps_the_paper_keys_and_loads_from_its_weights_alone(tmp_path):
+    from usgan.checkpoints import CheckpointError, load_generator
+    from usgan.config import preset
+    torch.manual_seed(0)
+    G = Generator(conv_dim=8, resize_conv=True)
+    assert list(G.state_dict()) == list(Generator(conv_dim=8).state_dict())
+    # the up-sampling kernels: 3x3 instead of 4x4, 7 fewer weights per pair of channels
+    assert count_parameters(Generator(conv_dim=8)) - count_parameters(G) == (16 - 9) * (32 * 16 + 16 * 8)
+    torch.save(G.state_dict(), tmp_path / "G.ckpt")
+    loaded, cfg = load_generator(tmp_path / "G.ckpt")
+    assert cfg.model.resize_conv and not preset("paper").model.resize_conv
+    x, c = torch.rand(2, 3, 64, 64) * 2 - 1, torch.eye(7)[[2, 6]]
+    assert torch.equal(loaded(x, c), G.eval()(x, c))
+    preset("tiny").save(tmp_path / "G.yaml")
+    with pytest.raises(CheckpointError, match="model.resize_conv=False but .* with resize_conv on"):
+        load_generator(tmp_path / "G.ckpt")
