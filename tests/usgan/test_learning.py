@@ -58,6 +58,7 @@ SIZE_AND_SCHEDULE = {"data.sources", "model.image_size", "model.d_repeat_num", "
                      "optim.num_iters", "optim.num_iters_decay", "optim.lr_schedule", "optim.batch_size", "optim.g_lr",
                      "optim.d_lr", "run.sample_every", "run.checkpoint_every", "run.name"}
 DEMO_SWITCHES = {"model.identity_init", "model.label_norm", "model.residual_scale", "model.d_init_scale",
+                 "model.resize_conv",
                  "loss.d_augment", "loss.d_shift", "loss.cls_fake_source", "loss.lambda_rec", "loss.gp_every",
                  "optim.cls_warmup", "optim.n_critic", "optim.batch_size", "optim.g_lr", "optim.d_lr", "optim.g_ema",
                  "optim.targets_differ", "optim.num_iters", "optim.num_iters_decay", "speed.bf16",

@@ -31,7 +31,7 @@ def test_shipped_weights_are_small_synthetic_only_and_load_with_their_config():
 
 def test_a_plain_state_dict_takes_its_config_from_the_yaml_beside_it(tmp_path):
     cfg = preset("demo", **{"model.g_conv_dim": 8, "model.residual_blur": True, "model.residual_scale": 2.0})
-    torch.save(Generator(conv_dim=8).state_dict(), tmp_path / "mine-G.ckpt")
+    torch.save(Generator(conv_dim=8, resize_conv=True).state_dict(), tmp_path / "mine-G.ckpt")  # as the demo
     cfg.save(tmp_path / "mine-G.yaml")
     G, loaded = load_generator(tmp_path / "mine-G.ckpt")
     assert loaded.model.image_size == 64 and loaded.preset == "demo"
