@@ -62,7 +62,7 @@ def _generator_for(state: dict, cfg: Config | None) -> tuple[Generator, str]:
     attention = "attention.0.weight" in state
     last_conv = max((k for k in state if re.fullmatch(r"main\.\d+\.weight", k)), key=lambda k: int(k.split(".")[1]))
     skips = state[last_conv].shape[1] == 2 * conv_dim
-    # The paper's up-sampling convs are 4x4 transposed; resize convs keep a 3x3 kernel (the blocks' live deeper).
+    # The paper's up-sampling convs are 4x4 transposed, resize convs 3x3 (the blocks' 3x3 convs are main.N.main.M).
     resize = any(re.fullmatch(r"main\.\d+\.weight", k) and v.shape[-1] == 3 for k, v in state.items())
     if cfg is not None:
         skip = cfg.model.ultimate_skip
