@@ -60,10 +60,11 @@ def _generator_for(state: dict, cfg: Config | None) -> tuple[Generator, str]:
     conv_dim = state["main.0.weight"].shape[0]
     # The extensions show in the weights: a mask head, and a last conv reading the decoder's and the encoder's maps.
     attention = "attention.0.weight" in state
-    last_conv = max((k for k in state if re.fullmatch(r"main\.\d+\.weight", k)), key=lambda k: int(k.split(".")[1]))
+    top_convs = [k for k in state if re.fullmatch(r"main\.\d+\.weight", k)]   # the blocks' are main.N.main.M
+    last_conv = max(top_convs, key=lambda k: int(k.split(".")[1]))
     skips = state[last_conv].shape[1] == 2 * conv_dim
-    # The paper's up-sampling convs are 4x4 transposed, resize convs 3x3 (the blocks' 3x3 convs are main.N.main.M).
-    resize = any(re.fullmatch(r"main\.\d+\.weight", k) and v.shape[-1] == 3 for k, v in state.items())
+    # The paper's up-sampling convs are 4x4 transposed, resize convs 3x3.
+    resize = any(state[k].shape[-1] == 3 for k in top_convs)
     if cfg is not None:
         skip = cfg.model.ultimate_skip
         for name, has in (("attention", attention), ("intermediate_skips", skips), ("resize_conv", resize)):
