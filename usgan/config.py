@@ -279,8 +279,8 @@ def _demo(cfg: Config) -> None:
     # it at every seed tried (docs/learning.md).
     cfg.model.d_init_scale = 0.7
     cfg.model.residual_scale = 2.0
-    # A transposed conv's free output phases drew checkerboards inside open mouths; nearest x2 + 3x3 conv costs the
-    # same and cannot (two seeds on validation: outputs 0.73x the input's L1 from the target against 0.78x).
+    # A transposed conv's free output phases drew checkerboards inside open mouths; nearest x2 + 3x3 conv (the same
+    # multiply-adds) cannot (two seeds on validation: outputs 0.73x the input's L1 from the target against 0.78x).
     cfg.model.resize_conv = True
     cfg.loss.d_augment, cfg.loss.cls_fake_source = True, 0.5
     # D sees every image moved by up to 4 px: its classifier can no longer memorise the ~750 training faces, so
